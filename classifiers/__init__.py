@@ -1,0 +1,1 @@
+"""Segmentation, legal rule engine, transformer model, institution linking."""

@@ -1,0 +1,117 @@
+"""Data passed between the crawler, the processing stages, the store and the search backends."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+# Document labels (see shared/domain/labels.md).
+LABELS: tuple[str, ...] = ("exaggerated_efficacy", "unapproved_service", "negative_sentiment")
+
+# Error kinds recorded for pages that could not be fetched, decoded or parsed. A crawl run counts them.
+ERROR_KINDS: tuple[str, ...] = (
+    "http_404",  # any 4xx is recorded as http_<code>
+    "http_500",  # any 5xx likewise
+    "redirect_loop",
+    "too_many_redirects",
+    "too_large",
+    "timeout",
+    "dns_error",
+    "connection_error",
+    "not_html",  # binary or non-text body (also when served as text/html)
+    "decode_error",
+    "empty_page",
+    "parse_error",
+    "trap",  # crawler trap guard: depth, repeating URL pattern, per-source page cap
+    "robots_disallowed",
+    "render_error",  # Playwright failed
+    "deleted",  # WeChat deleted/expired article
+)
+
+
+@dataclass(slots=True)
+class PageItem:
+    """One fetched page as the crawler hands it to the pipeline."""
+
+    source_id: str
+    url: str
+    final_url: str
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    fetched_at: datetime
+    rendered: bool = False  # True when the body is the DOM after JavaScript ran (Playwright)
+    depth: int = 0
+    error_kind: str | None = None  # set when the fetch itself failed (then body may be empty)
+    error_detail: str | None = None
+
+
+@dataclass(slots=True)
+class ImageRef:
+    src: str
+    alt: str = ""
+    ocr_text: str = ""
+
+
+ExtractStatus = Literal["ok", "deleted"] | str  # or an error kind from ERROR_KINDS
+
+
+@dataclass(slots=True)
+class Extracted:
+    url: str
+    title: str = ""
+    text: str = ""
+    published_at: datetime | None = None  # timezone-aware (UTC) when known
+    author: str = ""
+    account: str = ""  # WeChat public account name (nickname)
+    images: list[ImageRef] = field(default_factory=list)
+    status: str = "ok"
+    encoding: str = ""
+    error_detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "title": self.title,
+            "text": self.text,
+            "published_at": self.published_at.isoformat() if self.published_at else None,
+            "author": self.author,
+            "account": self.account,
+            "images": [asdict(i) for i in self.images],
+            "status": self.status,
+        }
+
+
+@dataclass(slots=True)
+class Finding:
+    """One reason a text was flagged: a rule hit (with span and legal basis) or a model label (with score)."""
+
+    category: str  # fine category (ad_*, svc_*, sent_*), or the label itself for model findings
+    label: str | None  # document label it rolls up to; None for compliance-only categories
+    start: int  # character offsets into the analysed field's text
+    end: int
+    text: str  # the matched text
+    legal_basis: str
+    severity: str  # S1–S4 or P1–P3
+    source: str  # rule id, or "model:<version>"
+    field: str = "text"  # "title", "text", or "image:<src>" for OCR text of an image
+    score: float | None = None
+    reason: str = ""  # human-readable explanation (Chinese)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class ClassifyResult:
+    labels: list[str]
+    scores: dict[str, float]
+    findings: list[Finding] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "labels": self.labels,
+            "scores": self.scores,
+            "findings": [f.to_json() for f in self.findings],
+        }

@@ -1,0 +1,1 @@
+"""Search: one interface, two backends (embedded SQLite FTS5, Elasticsearch 8)."""
