@@ -1,0 +1,45 @@
+# Two commands matter: `make demo` and `make test`. Both set everything up themselves (idempotent).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.setup-stamp
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export PYTHONUNBUFFERED := 1
+
+.PHONY: setup system demo test lint bench clean
+
+setup: $(STAMP)
+
+# System packages (Debian's chromium, CJK fonts, redis-server) — installed when running as root with apt,
+# otherwise a clear message says what is missing. Never downloads a browser build of its own.
+system:
+	@bash .ci/system-packages.sh
+
+$(STAMP): requirements.lock pyproject.toml .ci/system-packages.sh
+	@bash .ci/system-packages.sh
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps -e .
+	@touch $(STAMP)
+
+demo: setup
+	$(BIN)/yijian demo --once
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: setup
+	$(BIN)/python bench/pipeline_bench.py
+	$(BIN)/python bench/extraction_eval.py
+
+clean:
+	rm -rf $(VENV) data bench/results

@@ -1,0 +1,1 @@
+"""Web console (later) and the `yijian` command line."""

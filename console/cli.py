@@ -1,0 +1,375 @@
+"""The `yijian` command line. Every command takes ``--data-dir``; ``--json`` gives machine-readable output."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+F = TypeVar("F", bound=Callable[..., Any])
+console = Console(stderr=True)
+out = Console(highlight=False)
+
+
+def data_dir_option(f: F) -> F:
+    return click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        envvar="YIJIAN_DATA_DIR",
+        help="数据目录（默认 ./data，或环境变量 YIJIAN_DATA_DIR）",
+    )(f)
+
+
+def json_option(f: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="输出 JSON")(f)
+
+
+def _settings(data_dir: Path | None):
+    from config import get_settings
+
+    return get_settings(data_dir=data_dir)
+
+
+def _dump(obj: Any) -> None:
+    out.print(json.dumps(obj, ensure_ascii=False, indent=2, default=str), soft_wrap=True, markup=False)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """医鉴 Yijian：医疗广告与医疗舆情监测。"""
+
+
+# --------------------------------------------------------------------------------------------- crawl
+@main.command()
+@click.option("--source", "source_ids", multiple=True, help="来源 ID（可多次指定）")
+@click.option("--all", "all_sources", is_flag=True, help="抓取全部来源")
+@click.option("--sources-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@data_dir_option
+@json_option
+def crawl(
+    source_ids: tuple[str, ...], all_sources: bool, sources_file: Path | None, data_dir: Path | None, as_json: bool
+) -> None:
+    """抓取来源：分析、入库、建立索引。"""
+    from console.jobs import crawl_sources, load_registry
+
+    settings = _settings(data_dir)
+    sources = load_registry(settings, sources_file)
+    if not all_sources and not source_ids:
+        raise click.UsageError("请指定 --source ID 或 --all")
+    if source_ids:
+        known = {s.id for s in sources}
+        unknown = [s for s in source_ids if s not in known]
+        if unknown:
+            raise click.BadParameter(f"未知来源：{', '.join(unknown)}（可用：{', '.join(sorted(known))}）")
+        sources = [s for s in sources if s.id in source_ids]
+    summary = crawl_sources(settings, sources, progress=not as_json)
+    if as_json:
+        _dump(summary)
+    else:
+        _print_run_summary(summary)
+
+
+# -------------------------------------------------------------------------------------- extract/analyze
+def _read_input(path_or_url: str) -> tuple[bytes, dict[str, str], str]:
+    if path_or_url.startswith(("http://", "https://")):
+        import httpx
+
+        resp = httpx.get(path_or_url, follow_redirects=True, timeout=20.0)
+        return resp.content, dict(resp.headers), str(resp.url)
+    path = Path(path_or_url)
+    if not path.is_file():
+        raise click.BadParameter(f"找不到文件：{path_or_url}")
+    return path.read_bytes(), {}, path.resolve().as_uri()
+
+
+@main.command()
+@click.argument("path_or_url")
+@json_option
+@data_dir_option
+def extract(path_or_url: str, as_json: bool, data_dir: Path | None) -> None:
+    """抽取网页的标题、正文、发布时间、作者、公众号与图片。"""
+    from pipelines.extract import extract_bytes
+
+    body, headers, url = _read_input(path_or_url)
+    result = extract_bytes(body, headers, url)
+    data = result.to_json()
+    if as_json:
+        _dump(data)
+        return
+    out.print(f"[bold]{_esc(data['title'])}[/bold]  状态：{data['status']}")
+    out.print(f"发布时间：{data['published_at'] or '-'}  作者：{_esc(data['author']) or '-'}  公众号：{_esc(data['account']) or '-'}")
+    out.print(_esc(data["text"][:2000]))
+
+
+def _esc(s: str) -> str:
+    from rich.markup import escape
+
+    return escape(s or "")
+
+
+@main.command()
+@click.argument("path_or_url")
+@json_option
+@data_dir_option
+def analyze(path_or_url: str, as_json: bool, data_dir: Path | None) -> None:
+    """对单个网页/文件运行完整分析（解码、抽取、OCR、规则与模型），不入库。"""
+    from console.jobs import analyze_one
+
+    settings = _settings(data_dir)
+    body, headers, url = _read_input(path_or_url)
+    result = analyze_one(settings, body, headers, url)
+    if as_json:
+        _dump(result)
+        return
+    if result["status"] != "ok":
+        out.print(f"[red]无法分析[/red]：{result['status']} {_esc(result.get('detail', ''))}")
+        sys.exit(1)
+    out.print(f"[bold]{_esc(result['title'])}[/bold]")
+    out.print(f"标签：{', '.join(result['labels']) or '无'}  分数：{result['scores']}")
+    _print_findings(result["findings"])
+
+
+def _print_findings(findings: list[dict[str, Any]]) -> None:
+    if not findings:
+        out.print("无命中。")
+        return
+    table = Table("类别", "严重度", "位置", "命中文本", "法律依据", "来源")
+    for f in findings:
+        table.add_row(
+            f["category"], f["severity"], f"{f['field']} {f['start']}–{f['end']}", _esc(f["text"]),
+            _esc(f["legal_basis"]), f["source"],
+        )
+    out.print(table)
+
+
+# ------------------------------------------------------------------------------------------- classify
+@main.command()
+@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--batch-size", default=64, show_default=True)
+@data_dir_option
+def classify(input_path: Path, output_path: Path, batch_size: int, data_dir: Path | None) -> None:
+    """批量分类 JSONL：每行 {"id","text"}，输出追加 labels、scores、findings。"""
+    from classifiers.factory import get_classifier
+
+    settings = _settings(data_dir)
+    clf = get_classifier(settings)
+    records: list[dict[str, Any]] = []
+    bad = 0
+    with input_path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                if not isinstance(rec, dict) or not isinstance(rec.get("text"), str):
+                    raise ValueError('需要 {"id","text"} 对象')
+            except ValueError as exc:
+                console.print(f"[yellow]第 {lineno} 行跳过[/yellow]：{exc}")
+                bad += 1
+                continue
+            records.append(rec)
+    t0 = time.perf_counter()
+    with output_path.open("w", encoding="utf-8") as fh:
+        for i in range(0, len(records), batch_size):
+            batch = records[i : i + batch_size]
+            for rec, res in zip(batch, clf.classify([r["text"] for r in batch]), strict=True):
+                fh.write(json.dumps({**rec, **res.to_json()}, ensure_ascii=False) + "\n")
+    dt = time.perf_counter() - t0
+    console.print(f"已分类 {len(records)} 条（跳过 {bad} 条无效行），用时 {dt:.1f} 秒 → {output_path}")
+    if bad:
+        sys.exit(2 if not records else 0)
+
+
+# --------------------------------------------------------------------------------------------- search
+@main.command()
+@click.argument("query", required=False, default="")
+@click.option("--label", "labels", multiple=True, help="文档标签，如 exaggerated_efficacy")
+@click.option("--category", "categories", multiple=True, help="细分类别，如 ad_efficacy_guarantee")
+@click.option("--severity", "severities", multiple=True)
+@click.option("--source", "source_ids", multiple=True)
+@click.option("--institution", "institution_ids", multiple=True)
+@click.option("--region", "regions", multiple=True)
+@click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), default=None)
+@click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), default=None)
+@click.option("--flagged", is_flag=True, help="只看有标签的文档")
+@click.option("--size", default=20, show_default=True)
+@click.option("--page", default=1, show_default=True)
+@click.option("--sort", type=click.Choice(["relevance", "date"]), default="relevance")
+@data_dir_option
+@json_option
+def search(query: str, labels, categories, severities, source_ids, institution_ids, regions,
+           date_from, date_to, flagged: bool, size: int, page: int, sort: str,
+           data_dir: Path | None, as_json: bool) -> None:  # fmt: skip
+    """全文检索已入库文档（关键词 + 过滤 + 分面 + 高亮）。"""
+    from store.search.base import SearchQuery
+    from store.search.factory import get_search
+
+    settings = _settings(data_dir)
+    backend = get_search(settings)
+    q = SearchQuery(
+        text=query, labels=list(labels), categories=list(categories), severities=list(severities),
+        source_ids=list(source_ids), institution_ids=list(institution_ids), regions=list(regions),
+        date_from=date_from.replace(tzinfo=UTC) if date_from else None,
+        date_to=date_to.replace(tzinfo=UTC) if date_to else None,
+        flagged_only=flagged, size=size, offset=(page - 1) * size, sort=sort,
+    )  # fmt: skip
+    res = backend.search(q)
+    if as_json:
+        _dump(
+            {
+                "total": res.total,
+                "hits": [_hit_json(h) for h in res.hits],
+                "facets": res.facets,
+            }
+        )
+        return
+    out.print(f"共 {res.total} 条结果（第 {page} 页）")
+    for h in res.hits:
+        out.print(f"\n[bold]{_esc(h.title) or h.url}[/bold]  {h.url}")
+        out.print(f"  标签：{', '.join(h.labels) or '无'}  类别：{', '.join(h.categories[:6])}")
+        for frag in h.highlights[:2]:
+            out.print("  … " + _esc(frag).replace("&lt;em&gt;", "").replace("&lt;/em&gt;", "") + " …")
+
+
+def _hit_json(h: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    d = asdict(h)
+    for k in ("published_at", "fetched_at"):
+        if isinstance(d.get(k), datetime):
+            d[k] = d[k].isoformat()
+    return d
+
+
+# ---------------------------------------------------------------------------------------------- stats
+@main.command()
+@data_dir_option
+@json_option
+def stats(data_dir: Path | None, as_json: bool) -> None:
+    """统计：文档、版本、按标签的命中、按类型的错误。"""
+    from store.db import Store
+
+    settings = _settings(data_dir)
+    store = Store.from_settings(settings)
+    try:
+        data = store.stats()
+    finally:
+        store.close()
+    if as_json:
+        _dump(data)
+        return
+    _print_stats(data)
+
+
+def _print_stats(data: dict[str, Any]) -> None:
+    table = Table("指标", "数值")
+    for key in ("documents", "versions", "findings", "runs"):
+        if key in data:
+            table.add_row(key, str(data[key]))
+    out.print(table)
+    for key, title in (
+        ("findings_by_label", "按标签"),
+        ("findings_by_category", "按类别"),
+        ("findings_by_severity", "按严重度"),
+        ("errors_by_kind", "错误（按类型）"),
+    ):
+        if data.get(key):
+            t = Table(title, "数量")
+            for k, v in sorted(data[key].items(), key=lambda kv: -kv[1]):
+                t.add_row(str(k), str(v))
+            out.print(t)
+
+
+def _print_run_summary(summary: dict[str, Any]) -> None:
+    out.print(
+        f"[bold]抓取完成[/bold]：运行 #{summary.get('run_id')}，页面 {summary['pages']}，新文档 {summary['new']}，"
+        f"更新 {summary['changed']}，未变化 {summary['unchanged']}，错误 {summary['errors']}，"
+        f"用时 {summary['seconds']:.1f} 秒"
+    )
+    for key, title in (
+        ("errors_by_kind", "错误（按类型）"),
+        ("flags_by_label", "标记（按标签）"),
+        ("flags_by_category", "标记（按类别）"),
+        ("flags_by_severity", "标记（按严重度）"),
+        ("top_institutions", "涉及机构（按标记文档数）"),
+    ):
+        if summary.get(key):
+            t = Table(title, "数量")
+            for k, v in summary[key].items():
+                t.add_row(_esc(str(k)), str(v))
+            out.print(t)
+
+
+# ----------------------------------------------------------------------------------------------- demo
+@main.command("demo-web")
+@click.option("--port", default=None, type=int, help="端口（默认 8765；各演示站点使用同一端口、不同回环地址）")
+def demo_web(port: int | None) -> None:
+    """启动内置演示网站（127.0.0.x 上的离线“互联网”）。"""
+    from demo import DEFAULT_PORT
+    from demo.server import main as serve
+
+    serve(port or DEFAULT_PORT)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="抓取、分析、索引全部演示来源，打印摘要后退出")
+@click.option("--port", default=None, type=int, help="演示网站端口（默认自动选择空闲端口）")
+@data_dir_option
+@json_option
+def demo(once: bool, port: int | None, data_dir: Path | None, as_json: bool) -> None:
+    """运行演示：启动演示网站，抓取全部演示来源，分析、入库、索引并打印摘要。"""
+    from console.jobs import run_demo
+
+    settings = _settings(data_dir)
+    summary = run_demo(settings, port=port, once=once, progress=not as_json)
+    if as_json:
+        _dump(summary)
+    else:
+        _print_run_summary(summary)
+        out.print(f"\n数据目录：{settings.data_dir.resolve()}   试试：yijian search 根治")
+
+
+# ------------------------------------------------------------------------------------------- schedule
+@main.command()
+@click.option("--sources-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@data_dir_option
+def schedule(sources_file: Path | None, data_dir: Path | None) -> None:
+    """按来源的 cron 计划定时抓取（APScheduler，作业持久化在数据库中）。"""
+    from scheduler import run_forever
+
+    run_forever(_settings(data_dir), sources_file)
+
+
+def _register_plugins() -> None:
+    """Command groups that live next to their subsystem."""
+    import importlib
+
+    for module, attr in (("console.cmd_index", "index"), ("console.cmd_model", "train"),
+                         ("console.cmd_model", "evaluate")):  # fmt: skip
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name == module:
+                continue
+            raise
+        main.add_command(getattr(mod, attr))
+
+
+_register_plugins()
+
+if __name__ == "__main__":
+    main()

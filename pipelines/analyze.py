@@ -1,0 +1,121 @@
+"""The analysis stage: classifier (rules / model / both) over title + body and the OCR text of images,
+review-certificate checks, institution linking and the licence-scope check.
+
+Every finding carries its reason: rule hits with span, category, legal basis and severity; model labels with
+score and model version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+
+from classifiers.base import Classifier
+from classifiers.certs import find_review_certs, missing_cert_finding
+from classifiers.institutions import Institution, InstitutionRegistry, scope_findings
+from pipelines.types import LABELS, ClassifyResult, Extracted, Finding
+
+TITLE_SEP = "\n\n"
+
+
+@dataclass(slots=True)
+class Analysis:
+    labels: list[str]
+    scores: dict[str, float]
+    findings: list[Finding]
+    institution: Institution | None = None
+    valid_certs: list[str] = field(default_factory=list)
+
+    @property
+    def institution_id(self) -> str | None:
+        return self.institution.id if self.institution else None
+
+
+def _split_field(f: Finding, title_len: int) -> Finding:
+    """Findings come with offsets into ``title + TITLE_SEP + text``; point them at the field they are in."""
+    if f.field != "text" or title_len == 0:
+        return f
+    if f.end <= title_len:
+        return replace(f, field="title")
+    offset = title_len + len(TITLE_SEP)
+    if f.start >= offset:
+        return replace(f, start=f.start - offset, end=f.end - offset)
+    return f  # straddles the boundary: keep offsets into the combined text (never happens with rule spans)
+
+
+def _is_ad_like(findings: Sequence[Finding]) -> bool:
+    """A page judged to be an ad: it carries an exaggerated-efficacy rule hit (not only compliance findings)."""
+    return any(f.label == "exaggerated_efficacy" and not f.source.startswith("model:") for f in findings)
+
+
+class Analyzer:
+    def __init__(self, classifier: Classifier, registry: InstitutionRegistry | None = None) -> None:
+        self.classifier = classifier
+        self.registry = registry
+
+    def analyze(self, docs: Sequence[Extracted], *, today: date | None = None) -> list[Analysis]:
+        """Analyse a batch of extracted documents (one classifier call for all texts in the batch)."""
+        texts: list[str] = []
+        owners: list[tuple[int, str]] = []  # (doc index, field)
+        for i, doc in enumerate(docs):
+            texts.append(f"{doc.title}{TITLE_SEP}{doc.text}" if doc.title else doc.text)
+            owners.append((i, "text"))
+            for img in doc.images:
+                if img.ocr_text.strip():
+                    texts.append(img.ocr_text)
+                    owners.append((i, f"image:{img.src}"))
+        results: list[ClassifyResult] = self.classifier.classify(texts) if texts else []
+
+        per_doc: list[list[tuple[str, ClassifyResult]]] = [[] for _ in docs]
+        for (i, fld), res in zip(owners, results, strict=True):
+            per_doc[i].append((fld, res))
+        return [self._one(doc, parts, today) for doc, parts in zip(docs, per_doc, strict=True)]
+
+    def _one(self, doc: Extracted, parts: list[tuple[str, ClassifyResult]], today: date | None) -> Analysis:
+        findings: list[Finding] = []
+        labels: set[str] = set()
+        scores = dict.fromkeys(LABELS, 0.0)
+        title_len = len(doc.title)
+        for fld, res in parts:
+            labels.update(res.labels)
+            for label, score in res.scores.items():
+                scores[label] = max(scores.get(label, 0.0), score)
+            for f in res.findings:
+                if fld == "text":
+                    findings.append(_split_field(f, title_len))
+                else:
+                    findings.append(replace(f, field=fld))
+
+        full_text = "\n".join([doc.title, doc.text, *(i.ocr_text for i in doc.images if i.ocr_text)])
+        institution = None
+        if self.registry is not None:
+            institution = self.registry.link(doc.url, full_text, doc.account)
+            if institution is not None:
+                for f in scope_findings(institution, doc.text):
+                    findings.append(f)
+                    if f.label:
+                        labels.add(f.label)
+                        scores[f.label] = max(scores.get(f.label, 0.0), 1.0)
+
+        valid_certs: list[str] = []
+        for check in find_review_certs(full_text, today=today):
+            if check.valid:
+                valid_certs.append(check.number)
+            elif check.finding is not None:
+                findings.append(check.finding)
+        if _is_ad_like(findings) and not valid_certs and not any(
+            f.category == "ad_missing_invalid_review_cert" for f in findings
+        ):
+            missing = missing_cert_finding(doc.text)
+            if missing is not None:
+                findings.append(missing)
+
+        findings.sort(key=lambda f: (f.field != "title", f.field, f.start, f.category))
+        return Analysis(
+            labels=[label for label in LABELS if label in labels],
+            scores=scores,
+            findings=findings,
+            institution=institution,
+            valid_certs=valid_certs,
+        )

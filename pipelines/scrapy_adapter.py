@@ -1,0 +1,84 @@
+"""Thin Scrapy adapter around ``pipelines.process.Processor``.
+
+Reads ``YIJIAN_DATA_DIR`` and ``YIJIAN_RUN_ID`` from the Scrapy settings. The blocking stages (decode, extract,
+OCR, classification, storage) run in worker threads so the reactor keeps fetching; a page's images are fetched
+through the crawler's own downloader (same politeness, same caps) between the two stages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from scrapy import Request
+from scrapy.crawler import Crawler
+
+from config import get_settings
+from pipelines.process import Outcome, Processor
+from pipelines.types import PageItem
+
+log = logging.getLogger(__name__)
+
+
+class YijianPipeline:
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.processor: Processor | None = None
+        data_dir = crawler.settings.get("YIJIAN_DATA_DIR")
+        self.settings = get_settings(data_dir=data_dir)
+        run_id = crawler.settings.get("YIJIAN_RUN_ID")
+        self.run_id = int(run_id) if run_id not in (None, "") else None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> YijianPipeline:
+        return cls(crawler)
+
+    def open_spider(self) -> None:
+        source = getattr(self.crawler.spider, "source", None)
+        self.processor = Processor.from_settings(self.settings, sources=[source] if source else None)
+
+    def close_spider(self) -> None:
+        if self.processor is not None:
+            self.processor.close()
+
+    async def process_item(self, item: Any) -> Any:
+        if not isinstance(item, PageItem) or self.processor is None:
+            return item
+        stats = self.crawler.stats
+        try:
+            prep = await asyncio.to_thread(self.processor.prepare, item, self.run_id)
+            if isinstance(prep, Outcome):
+                outcome = prep
+            else:
+                images = await self._fetch_images(prep.ocr_candidates)
+                outcome = await asyncio.to_thread(self.processor.finish, prep, self.run_id, images)
+        except Exception as exc:  # a bug in one stage must not stop the crawl: record it as data
+            log.exception("processing failed for %s", item.url)
+            self.processor.store.record_error(
+                self.run_id, item.source_id, item.url, "parse_error", f"{type(exc).__name__}: {exc}"
+            )
+            outcome = Outcome("error", item.url, error_kind="parse_error")
+        if stats is not None:
+            stats.inc_value(f"yijian/outcome/{outcome.kind}")
+            if outcome.error_kind:
+                stats.inc_value(f"yijian/error/{outcome.error_kind}")
+        # Drop the body: nothing downstream needs it and items may be kept by feed exporters.
+        item.body = b""
+        return item
+
+    async def _fetch_images(self, urls: list[str]) -> dict[str, bytes]:
+        out: dict[str, bytes] = {}
+        engine = self.crawler.engine
+        if engine is None:
+            return out
+        for url in urls:
+            req = Request(url, dont_filter=True, meta={"yijian_image": True, "dont_obey_robotstxt": False})
+            try:
+                resp = await engine.download_async(req)
+            except Exception as exc:
+                log.info("image fetch failed %s: %s", url, exc)
+                continue
+            if resp.status == 200 and resp.body:
+                out[url] = resp.body
+        return out
