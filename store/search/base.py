@@ -7,7 +7,14 @@ from datetime import datetime
 from typing import Any, Protocol
 
 # Fields that get facet counts.
-FACET_FIELDS: tuple[str, ...] = ("labels", "categories", "severities", "source_id", "institution_id", "region")
+FACET_FIELDS: tuple[str, ...] = (
+    "labels",
+    "categories",
+    "severities",
+    "source_id",
+    "institution_id",
+    "region",
+)
 
 
 @dataclass(slots=True)
@@ -89,9 +96,17 @@ class SearchBackend(Protocol):
 
     def delete(self, doc_ids: list[str]) -> None: ...
 
-    def search(self, query: SearchQuery) -> SearchResult: ...
+    def search(self, query: SearchQuery) -> SearchResult:
+        """Every query word must match (title or body; title weighs more). An empty text matches all documents
+        (with the filters) and sorts by date. Paging: ``offset`` or ``search_after`` = a previous ``next_cursor``.
+        Raises ValueError for an unknown ``sort`` or ``histogram_interval``."""
+        ...
 
     def count(self) -> int: ...
+
+    def doc_ids(self) -> list[str]:
+        """Every indexed doc_id, sorted (consistency checks, `yijian index status`)."""
+        ...
 
     def clear(self) -> None:
         """Remove every document (used by `yijian index rebuild`)."""
@@ -100,3 +115,13 @@ class SearchBackend(Protocol):
 
 class SearchUnavailable(RuntimeError):
     """The search backend could not be reached; the caller keeps the documents in the outbox."""
+
+
+class SearchIndexRejected(RuntimeError):
+    """The backend was reached but refused some documents (e.g. a mapping conflict). The others were indexed;
+    ``failures`` maps each refused doc_id to the reason, so the caller can record it (outbox with error)."""
+
+    def __init__(self, failures: dict[str, str]) -> None:
+        self.failures = dict(failures)
+        sample = "; ".join(f"{k}: {v}" for k, v in list(self.failures.items())[:3])
+        super().__init__(f"搜索后端拒绝了 {len(self.failures)} 篇文档: {sample}")

@@ -1,0 +1,121 @@
+"""Test helper: an ``osmem-server`` process (in-memory ES/OpenSearch-compatible server, PyPI ``osmem-server``)
+and an Elasticsearch client transport that speaks plain ``application/json`` to it.
+
+The official client sends ``application/vnd.elasticsearch+json; compatible-with=8``, which osmem answers with
+406; ``PlainJSONNode`` rewrites it here, in the tests only. Production code talks to real Elasticsearch 8.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from elastic_transport import Urllib3HttpNode
+
+
+def osmem_binary() -> Path:
+    """The ``osmem-server`` binary bundled in the ``osmem_server`` wheel."""
+    from osmem_server import resolve_binary
+
+    return Path(resolve_binary())
+
+
+class PlainJSONNode(Urllib3HttpNode):
+    """Urllib3 node that turns the client's compatibility media types back into plain JSON / NDJSON."""
+
+    def perform_request(
+        self, method: str, target: str, body: bytes | None = None, headers: Any = None, **kw: Any
+    ):
+        if headers is not None:
+            headers = headers.copy()
+            for name in ("accept", "content-type"):
+                value = headers.get(name)
+                if value and "vnd.elasticsearch+" in value:
+                    headers[name] = value.replace("vnd.elasticsearch+", "").split(";")[0].strip()
+        return super().perform_request(method, target, body=body, headers=headers, **kw)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class OsmemProcess:
+    """One osmem-server process on a fixed port (so a test can stop it and start it again on the same URL)."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self, timeout: float = 20.0) -> str:
+        args = [str(osmem_binary()), "--addr", f"127.0.0.1:{self.port}", "--no-ja", "--no-stdin-watch"]
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+        ready: list[dict[str, Any]] = []
+
+        def read() -> None:
+            assert self.proc is not None and self.proc.stdout is not None
+            for line in self.proc.stdout:
+                try:
+                    ready.append(json.loads(line))
+                    return
+                except ValueError:
+                    continue
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(timeout)
+        if not ready:
+            self.stop()
+            raise RuntimeError(f"osmem-server did not start on port {self.port} within {timeout} s")
+        # The announce line comes once the listener is up; confirm with a request.
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(self.url, timeout=2) as resp:
+                    if resp.status == 200:
+                        return self.url
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        self.proc = None
+
+    def __enter__(self) -> OsmemProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def es_settings(url: str, prefix: str, data_dir: Path):
+    """Settings for an ElasticSearch backend on ``url`` with index prefix ``prefix``."""
+    from config import Settings
+
+    return Settings(data_dir=data_dir, search="elasticsearch", es_url=url, es_index_prefix=prefix)
+
+
+def es_backend(url: str, prefix: str, data_dir: Path, **kw: Any):
+    """An ElasticSearch backend for osmem: plain-JSON transport, immediate refresh, few retries (fast outages)."""
+    from store.search.elastic import ElasticSearch
+
+    options: dict[str, Any] = {"node_class": PlainJSONNode, "max_retries": 1, "request_timeout": 5}
+    options.update(kw)
+    return ElasticSearch(es_settings(url, prefix, data_dir), refresh=True, **options)
