@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from sqlalchemy import create_engine, delete, event, func, select, update
+from sqlalchemy import case, create_engine, delete, event, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -457,7 +457,11 @@ class Store:
     ) -> SaveOutcome:
         """Record a fetched page. Same content hash as the current version → no new version
         (``changed=False``), only last_seen / validators / run updated. Safe to call again for the same page."""
-        raw_sha = self.blobs.put(raw) if raw else None
+        canon = canonical_url(final_url or url)
+        # Store the raw body only when it will back a new version (an unchanged page is not re-stored).
+        with self._read() as s:
+            known_hash = s.scalar(select(Document.content_hash).where(Document.id == doc_id_for(canon)))
+        raw_sha = self.blobs.put(raw) if raw and known_hash != content_hash else None
         hdrs = {str(k).lower(): str(v) for k, v in (headers or {}).items()}
         fetched = as_utc(fetched_at) or utcnow()
         for attempt in range(3):
@@ -471,6 +475,7 @@ class Store:
                         final_url=final_url or url,
                         extracted=extracted,
                         content_hash=content_hash,
+                        raw=raw,
                         raw_sha=raw_sha,
                         headers=hdrs,
                         fetched=fetched,
@@ -495,6 +500,7 @@ class Store:
         final_url: str,
         extracted: Extracted,
         content_hash: str,
+        raw: bytes | None,
         raw_sha: str | None,
         headers: dict[str, str],
         fetched: datetime,
@@ -504,7 +510,7 @@ class Store:
     ) -> SaveOutcome:
         canon = canonical_url(final_url)
         doc_id = doc_id_for(canon)
-        doc = s.get(Document, doc_id)
+        doc = s.get(Document, doc_id, with_for_update=True)  # row lock on PostgreSQL
         created = doc is None
         if doc is None:
             doc = Document(
@@ -540,6 +546,8 @@ class Store:
             if doc.content_hash == content_hash and doc.current_version_id is not None:
                 return SaveOutcome(doc.id, doc.current_version_id, doc.current_version, False, False)
 
+        if raw and raw_sha is None:  # changed by another writer since the pre-check
+            raw_sha = self.blobs.put(raw)
         number = doc.current_version + 1
         version = DocumentVersion(
             document_id=doc_id,
@@ -576,7 +584,7 @@ class Store:
         """Set a version's labels/scores and replace its findings. Idempotent: unchanged findings (same
         category, field, span and source) keep their row id, so reviewer feedback stays attached."""
         with self._write() as s:
-            version = s.get(DocumentVersion, version_id)
+            version = s.get(DocumentVersion, version_id, with_for_update=True)
             if version is None:
                 raise KeyError(f"no document version {version_id}")
             version.labels = _unique(str(label) for label in labels)
@@ -740,15 +748,18 @@ class Store:
                 or 0
             )
             doc_labels: Counter[str] = Counter()
+            by_institution: Counter[str] = Counter()
             flagged = 0
-            for (labels,) in s.execute(
-                select(DocumentVersion.labels).join(
+            for labels, institution_id in s.execute(
+                select(DocumentVersion.labels, Document.institution_id).join(
                     Document, Document.current_version_id == DocumentVersion.id
                 )
             ):
                 if labels:
                     flagged += 1
                     doc_labels.update(set(labels))
+                    if institution_id:
+                        by_institution[institution_id] += 1
             errors_by_kind = grouped(FetchError.kind)
             last_run_id = s.scalar(select(func.max(CrawlRun.id)))
             runs = s.scalar(select(func.count()).select_from(CrawlRun)) or 0
@@ -758,6 +769,7 @@ class Store:
                 "findings": int(findings),
                 "flagged_documents": flagged,
                 "documents_by_label": dict(sorted(doc_labels.items())),
+                "flagged_documents_by_institution": dict(by_institution.most_common()),
                 "documents_by_status": grouped(Document.status),
                 "documents_by_source": grouped(Document.source_id),
                 "findings_by_label": grouped(FindingRow.label, join_current=True),
@@ -792,12 +804,12 @@ class Store:
                     .group_by(FetchError.source_id)
                 )
             }
-            versions = s.execute(
-                select(DocumentVersion.version == 1, func.count())
-                .where(DocumentVersion.run_id == run_id)
-                .group_by(DocumentVersion.version == 1)
-            ).all()
-            created = sum(int(n) for first, n in versions if first)
+            n_versions, n_created = s.execute(
+                select(
+                    func.count(),
+                    func.coalesce(func.sum(case((DocumentVersion.version == 1, 1), else_=0)), 0),
+                ).where(DocumentVersion.run_id == run_id)
+            ).one()
             return {
                 **_run_json(run),
                 "errors": sum(by_kind.values()),
@@ -807,8 +819,8 @@ class Store:
                     s.scalar(select(func.count()).select_from(Document).where(Document.last_run_id == run_id))
                     or 0
                 ),
-                "documents_created": created,
-                "versions_created": sum(int(n) for _, n in versions),
+                "documents_created": int(n_created),
+                "versions_created": int(n_versions),
             }
 
     # -- outbox ----------------------------------------------------------------------------------------------------
@@ -819,8 +831,33 @@ class Store:
         if not ids:
             return
         now = utcnow()
+        insert = _dialect_insert(self.engine.dialect.name)
         with self._write() as s:
             for chunk in _chunks(ids):
+                if insert is not None:  # one atomic statement; concurrent adders cannot collide
+                    ins = insert(OutboxEntry).values(
+                        [
+                            {
+                                "document_id": d,
+                                "queued_at": now,
+                                "attempts": 1 if error else 0,
+                                "last_error": error,
+                            }
+                            for d in chunk
+                        ]
+                    )
+                    if error:
+                        stmt = ins.on_conflict_do_update(
+                            index_elements=[OutboxEntry.document_id],
+                            set_={
+                                "attempts": OutboxEntry.attempts + 1,
+                                "last_error": ins.excluded.last_error,
+                            },
+                        )
+                    else:
+                        stmt = ins.on_conflict_do_nothing(index_elements=[OutboxEntry.document_id])
+                    s.execute(stmt)
+                    continue
                 existing = {
                     e.document_id: e
                     for e in s.scalars(select(OutboxEntry).where(OutboxEntry.document_id.in_(chunk)))
@@ -971,6 +1008,17 @@ class Store:
 # ---------------------------------------------------------------------------------------------------
 # JSON helpers
 # ---------------------------------------------------------------------------------------------------
+
+
+def _dialect_insert(dialect: str) -> Any:
+    """INSERT with ON CONFLICT support for the dialects that have it (SQLite, PostgreSQL), else None."""
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        return None
+    return insert
 
 
 def _opt_str(value: Any) -> str | None:

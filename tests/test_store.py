@@ -4,22 +4,39 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine
 
 from pipelines.types import Extracted, Finding, ImageRef
 from store.blobs import BlobNotFound, BlobStore
 from store.db import SaveOutcome, Store, canonical_url, doc_id_for
+from store.models import Base
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
 
-@pytest.fixture()
-def store(tmp_path: Path) -> Store:
-    s = Store(f"sqlite:///{tmp_path / 'y.db'}", tmp_path / "blobs")
+# PostgreSQL runs too when a scratch database is named, e.g.
+# YIJIAN_TEST_PG_URL="postgresql+psycopg://yijian@/postgres?host=/tmp/pg&port=55432" (its tables are dropped).
+PG_URL = os.environ.get("YIJIAN_TEST_PG_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'y.db'}"
+    else:
+        if not PG_URL:
+            pytest.skip("YIJIAN_TEST_PG_URL not set")
+        url = PG_URL
+        engine = create_engine(url)
+        Base.metadata.drop_all(engine)
+        engine.dispose()
+    s = Store(url, tmp_path / "blobs")
     yield s
     s.close()
 
@@ -133,6 +150,15 @@ def test_version_created_on_change_not_on_same_hash(store: Store) -> None:
     assert store.run_stats(run1)["documents_created"] == 1
 
 
+def test_unchanged_page_does_not_store_raw_again(store: Store) -> None:
+    first = save(store, "http://a.cn/r", "正文", raw=b"<html>t=1</html>")
+    again = save(store, "http://a.cn/r", "正文", raw=b"<html>t=2</html>")  # same text, new ad-hoc markup
+    assert not again.changed
+    blobs = [p for p in store.blobs.root.rglob("*") if p.is_file()]
+    assert len(blobs) == 1
+    assert store.get_document(first.doc_id)["version"]["raw_blob"] == blobs[0].name
+
+
 def test_version_fields_raw_blob_and_utc_times(store: Store) -> None:
     shanghai = timezone(timedelta(hours=8))
     ex = Extracted(
@@ -171,6 +197,9 @@ def test_version_fields_raw_blob_and_utc_times(store: Store) -> None:
     (idx,) = store.index_docs([out.doc_id])
     assert idx.published_at == datetime(2026, 2, 1, 1, 30, tzinfo=UTC)
     assert idx.published_at.tzinfo is not None
+    assert store.stats()["flagged_documents_by_institution"] == {}
+    store.save_analysis(out.version_id, ["unapproved_service"], {"unapproved_service": 0.9}, [])
+    assert store.stats()["flagged_documents_by_institution"] == {"inst-1": 1}
 
 
 def test_findings_replaced_idempotently(store: Store) -> None:
