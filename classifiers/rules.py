@@ -1,0 +1,731 @@
+"""Legal rule engine: lexicon phrases and patterns → fine-grained findings with span, legal basis and severity.
+
+The rules are data (``classifiers/lexicon/*.yaml``):
+
+* ``categories.yaml`` — the fine categories of legal_taxonomy.md §2.1 (label roll-up, default legal basis, severity,
+  Chinese reason template, which context guards apply);
+* ``guards.yaml`` — the cue lists of the context guards (§2.2: negation, regulator context, quoted law, academic,
+  drug labels, patient education, official titles, lawful services, complaints, the "广告性" pre-check …);
+* every other ``*.yaml`` — ``rules:`` lists (id, category, phrases and/or regex, optional overrides).
+
+Matching runs on a normalised copy of the text of the same length (full-width ASCII folded to half-width, ASCII
+lower-cased), so spans index the original text exactly. All literal phrases (rules and guard cues) are found in one
+pass with a bigram-keyed phrase index; regexes run per rule.
+
+A hit that a guard suppresses is not dropped: :meth:`RuleEngine.explain` returns it with the guard's name and the
+cue that triggered it, so reviewers and tests can see why something was NOT flagged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipelines.types import LABELS, ClassifyResult, Finding
+
+LEXICON_DIR = Path(__file__).resolve().parent / "lexicon"
+
+SEVERITIES = ("S1", "S2", "S3", "S4", "P1", "P2", "P3")
+SEVERITY_WEIGHT = {"S1": 1.0, "S2": 0.95, "S3": 0.8, "S4": 0.55, "P1": 1.0, "P2": 0.9, "P3": 0.75}
+
+GUARD_NAMES = (  # also the order in which they are tried: document-level context first, then the span's own
+    "enforcement",
+    "legal_quote",
+    "complaint",
+    "academic",
+    "drug_label",
+    "patient_education",
+    "official_term",
+    "legit_service",
+    "quoted_report",
+    "negation",
+    "not_ad",
+    "sent_negation",
+    "no_institution",
+    "aggregate",
+)
+
+# Chinese names of the guards, for reviewers ("为什么没有标记").
+GUARD_DESCRIPTIONS = {
+    "negation": "否定或怀疑语境",
+    "quoted_report": "引号内的被报道用语",
+    "enforcement": "执法/监管通报语境",
+    "legal_quote": "引用法条、指南或违禁词清单",
+    "academic": "学术/临床研究语境（无营销要素）",
+    "drug_label": "药品说明书（无营销要素）",
+    "patient_education": "患者教育/科普（无营销要素）",
+    "complaint": "患者投诉或求助（属舆情，非广告）",
+    "official_term": "官方称号或规范诊疗术语",
+    "legit_service": "合法服务的同名词",
+    "not_ad": "页面无电话、预约、价格等营销要素（不具广告性）",
+    "sent_negation": "否定、防范或表彰语境",
+    "no_institution": "未涉及具体医疗机构",
+    "aggregate": "汇总统计或专项行动通报",
+}
+
+# Grave diseases: efficacy claims about them are punished more heavily (2025《医疗广告监管工作指南》).
+_GRAVE = re.compile(r"癌|肿瘤|白血病|近视|不孕|不育|糖尿病|尿毒症|脑瘫|艾滋|肝硬化|帕金森|阿尔茨海默|渐冻")
+_SENT_END = re.compile(r"[。！？!?；;\n]")
+_OPEN_QUOTES = "“‘「『\"'《"
+_CLOSE_QUOTES = "”’」』\"'》"
+
+
+def _fold_table() -> dict[int, int]:
+    table = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+    for c in range(0xFF01, 0xFF5F):  # full-width ASCII → ASCII (then lower-case letters)
+        half = c - 0xFEE0
+        table[c] = half + 32 if ord("A") <= half <= ord("Z") else half
+    table[0x3000] = 0x20
+    return table
+
+
+_FOLD = _fold_table()
+
+
+def normalize(text: str) -> str:
+    """Same-length normalisation used for matching: full-width ASCII → half-width, ASCII upper → lower."""
+    return text.translate(_FOLD)
+
+
+# --------------------------------------------------------------------------------------------------- lexicon model
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    id: str
+    name: str
+    label: str | None
+    severity: str
+    legal_basis: str
+    reason: str
+    guards: tuple[str, ...]
+    needs_ad: bool = False
+    codes: tuple[str, ...] = ()
+
+    @property
+    def domain(self) -> str:
+        return self.id.split("_", 1)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    category: Category
+    severity: str
+    legal_basis: str
+    reason: str
+    guards: tuple[str, ...]
+    phrases: tuple[str, ...] = ()
+    pattern: re.Pattern[str] | None = None
+
+
+@dataclass(slots=True)
+class Hit:
+    """One rule match, kept whether or not a guard suppressed it."""
+
+    rule_id: str
+    category: str
+    label: str | None
+    start: int
+    end: int
+    text: str
+    severity: str
+    legal_basis: str
+    reason: str
+    suppressed_by: str | None = None  # guard name
+    guard_evidence: str = ""  # the cue that triggered the guard
+
+    @property
+    def suppressed(self) -> bool:
+        return self.suppressed_by is not None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule_id": self.rule_id,
+            "category": self.category,
+            "label": self.label,
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+            "severity": self.severity,
+            "legal_basis": self.legal_basis,
+            "reason": self.reason,
+            "suppressed_by": self.suppressed_by,
+            "guard": GUARD_DESCRIPTIONS.get(self.suppressed_by or "", ""),
+            "guard_evidence": self.guard_evidence,
+        }
+
+
+class LexiconError(ValueError):
+    """A lexicon file is malformed; the message names the file and the rule."""
+
+
+# --------------------------------------------------------------------------------------------------- phrase index
+
+
+class PhraseIndex:
+    """All literal phrases, keyed by their first two characters; finds every (overlapping) occurrence."""
+
+    def __init__(self) -> None:
+        self._by_bigram: dict[str, list[tuple[str, int]]] = {}
+        self.size = 0
+
+    def add(self, phrase: str, payload: int) -> None:
+        if len(phrase) < 2:
+            raise LexiconError(f"phrase {phrase!r} is shorter than two characters")
+        bucket = self._by_bigram.setdefault(phrase[:2], [])
+        if (phrase, payload) not in bucket:
+            bucket.append((phrase, payload))
+            self.size += 1
+
+    def find(self, text: str) -> list[tuple[int, int, int]]:
+        out: list[tuple[int, int, int]] = []
+        get = self._by_bigram.get
+        startswith = text.startswith
+        for i in range(len(text) - 1):
+            bucket = get(text[i : i + 2])
+            if bucket:
+                for phrase, payload in bucket:
+                    if startswith(phrase, i):
+                        out.append((i, i + len(phrase), payload))
+        return out
+
+
+# --------------------------------------------------------------------------------------------------- the engine
+
+
+@dataclass(slots=True)
+class _Doc:
+    """Per-text context: normalised text, cue spans per guard, regex-derived facts."""
+
+    norm: str
+    cues: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    marketing: bool = False
+    organisation: bool = False
+    institution: bool = False
+    institution_spans: list[tuple[int, int]] = field(default_factory=list)
+    personal: bool = False
+    aggregate_spans: list[tuple[int, int]] = field(default_factory=list)
+    masked: list[tuple[int, int]] = field(default_factory=list)  # neutral words
+    ad_spans: list[tuple[int, int]] = field(default_factory=list)  # ad_/svc_ hit spans
+    ad_factor: float = 1.0  # score weight of ad_* findings: 1.0 with marketing elements, less without
+
+    def cue_text(self, span: tuple[int, int]) -> str:
+        return self.norm[span[0] : span[1]]
+
+
+def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def _inside(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return b[0] <= a[0] and a[1] <= b[1]
+
+
+class RuleEngine:
+    """Compiled lexicon. Build with :meth:`load`; share one instance (it is immutable and thread-safe)."""
+
+    def __init__(
+        self,
+        categories: dict[str, Category],
+        rules: list[Rule],
+        guards: dict[str, Any],
+        version: str,
+    ) -> None:
+        self.categories = categories
+        self.rules = rules
+        self.guards = guards
+        self.version = version
+        self._index = PhraseIndex()
+        # payload ids: 0..len(rules)-1 are rules; then one id per cue kind
+        self._cue_kinds: list[str] = []
+        for i, rule in enumerate(rules):
+            for p in rule.phrases:
+                self._index.add(p, i)
+        cue_lists = {
+            "negation": guards["negation"]["cues"],
+            "enforcement_strong": guards["enforcement"]["strong"],
+            "enforcement_weak": guards["enforcement"]["weak"],
+            "legal_quote": guards["legal_quote"]["cues"],
+            "academic": guards["academic"]["cues"],
+            "drug_label": guards["drug_label"]["cues"],
+            "patient_education": guards["patient_education"]["cues"],
+            "complaint": guards["complaint"]["cues"],
+            "marketing": guards["marketing"]["cues"],
+            "organisation": guards["organisation"]["cues"],
+            "official_term": guards["official_term"]["phrases"],
+            "legit_service": guards["legit_service"]["phrases"],
+            "sent_negation": guards["sent_negation"]["cues"],
+            "institution": guards["institution"]["cues"],
+            "personal": guards["personal"]["cues"],
+            "neutral": guards["neutral"]["phrases"],
+        }
+        for kind, phrases in cue_lists.items():
+            pid = len(rules) + len(self._cue_kinds)
+            self._cue_kinds.append(kind)
+            for p in phrases:
+                self._index.add(normalize(str(p)), pid)
+        self._regex_rules = [(i, r.pattern) for i, r in enumerate(rules) if r.pattern is not None]
+        self._marketing_re = _compile_any(guards["marketing"].get("regex", []), "guards.marketing")
+        self._org_re = _compile_any(guards["organisation"].get("regex", []), "guards.organisation")
+        self._inst_re = _compile_any(guards["institution"].get("regex", []), "guards.institution")
+        self._aggregate_re = _compile_any(guards["aggregate"].get("regex", []), "guards.aggregate")
+        self._generic_inst = {normalize(g) for g in guards["institution"].get("generic", [])}
+        self._generic_chars = set(guards["institution"].get("generic_suffix_chars", ""))
+        self._adjacent = set(guards["negation"].get("adjacent_cues", []))
+
+    # ------------------------------------------------------------------------------------------------ loading
+
+    @classmethod
+    def load(cls, lexicon_dir: Path | None = None) -> RuleEngine:
+        directory = Path(lexicon_dir) if lexicon_dir else LEXICON_DIR
+        files = sorted(directory.glob("*.yaml"))
+        if not files:
+            raise LexiconError(f"{directory}: no lexicon files (*.yaml)")
+        digest = hashlib.sha256()
+        docs: dict[str, Any] = {}
+        for path in files:
+            raw = path.read_bytes()
+            digest.update(path.name.encode() + b"\0" + raw + b"\0")
+            try:
+                docs[path.name] = yaml.safe_load(raw) or {}
+            except yaml.YAMLError as exc:
+                raise LexiconError(f"{path.name}: invalid YAML: {exc}") from exc
+        if "categories.yaml" not in docs or "guards.yaml" not in docs:
+            raise LexiconError(f"{directory}: categories.yaml and guards.yaml are required")
+        categories = _parse_categories(docs.pop("categories.yaml"))
+        guards = docs.pop("guards.yaml")
+        rules: list[Rule] = []
+        seen: set[str] = set()
+        for name, doc in docs.items():
+            for entry in doc.get("rules") or []:
+                rule = _parse_rule(entry, categories, name)
+                if rule.id in seen:
+                    raise LexiconError(f"{name}: duplicate rule id {rule.id!r}")
+                seen.add(rule.id)
+                rules.append(rule)
+        return cls(categories, rules, guards, digest.hexdigest()[:12])
+
+    # ------------------------------------------------------------------------------------------------ matching
+
+    def explain(self, text: str) -> list[Hit]:
+        """Every rule hit in ``text``, suppressed ones included (``suppressed_by`` names the guard)."""
+        return self._explain(text)[1]
+
+    def hits(self, text: str) -> list[Hit]:
+        """The hits no guard suppressed."""
+        return [h for h in self.explain(text) if not h.suppressed]
+
+    def findings(self, text: str, field: str = "text") -> list[Finding]:
+        doc, hits = self._explain(text)
+        return [self._finding(h, field, doc.ad_factor) for h in hits if not h.suppressed]
+
+    def classify_one(self, text: str, field: str = "text") -> ClassifyResult:
+        findings = self.findings(text, field)
+        scores = {label: 0.0 for label in LABELS}
+        for f in findings:
+            if f.label and f.score is not None:
+                scores[f.label] = max(scores[f.label], f.score)
+        labels = [label for label in LABELS if scores[label] > 0.0]
+        return ClassifyResult(labels=labels, scores=scores, findings=findings)
+
+    # ------------------------------------------------------------------------------------------------ internals
+
+    def _explain(self, text: str) -> tuple[_Doc, list[Hit]]:
+        if not text:
+            return _Doc(norm=""), []
+        doc, hits = self._scan(text)
+        for hit in hits:
+            self._apply_guards(hit, doc)
+        return doc, hits
+
+    def _finding(self, hit: Hit, field: str, ad_factor: float) -> Finding:
+        score = SEVERITY_WEIGHT.get(hit.severity, 0.8)
+        if hit.category.startswith("ad_"):
+            score *= ad_factor
+        return Finding(
+            category=hit.category,
+            label=hit.label,
+            start=hit.start,
+            end=hit.end,
+            text=hit.text,
+            legal_basis=hit.legal_basis,
+            severity=hit.severity,
+            source=f"rules:{hit.rule_id}",
+            field=field,
+            score=round(score, 3),
+            reason=hit.reason,
+        )
+
+    def _scan(self, text: str) -> tuple[_Doc, list[Hit]]:
+        norm = normalize(text)
+        doc = _Doc(norm=norm)
+        n_rules = len(self.rules)
+        raw: list[tuple[int, int, int]] = self._index.find(norm)
+        for i, pattern in self._regex_rules:
+            for m in pattern.finditer(norm):
+                if m.end() > m.start():
+                    raw.append((m.start(), m.end(), i))
+        cand: list[tuple[int, int, Rule]] = []
+        for start, end, pid in raw:
+            if pid < n_rules:
+                cand.append((start, end, self.rules[pid]))
+            else:
+                doc.cues.setdefault(self._cue_kinds[pid - n_rules], []).append((start, end))
+        hits = self._dedupe(text, cand)
+        doc.ad_spans = [(h.start, h.end) for h in hits if not h.category.startswith("sent_")]
+        doc.masked = doc.cues.get("neutral", [])
+        # drop cues that lie inside an ad/svc hit (退款 in 无效退款) or inside a neutral word (说是 in 可以说是)
+        for kind, spans in doc.cues.items():
+            if kind in (
+                "official_term",
+                "legit_service",
+                "neutral",
+                "institution",
+                "personal",
+                "sent_negation",
+            ):
+                continue
+            doc.cues[kind] = [
+                s
+                for s in spans
+                if not any(_overlaps(s, a) for a in doc.ad_spans)
+                and not any(_inside(s, m) for m in doc.masked)
+            ]
+        doc.marketing = bool(doc.cues.get("marketing")) or any(r.search(norm) for r in self._marketing_re)
+        doc.organisation = bool(doc.cues.get("organisation")) or any(r.search(norm) for r in self._org_re)
+        doc.ad_factor = 1.0 if doc.marketing else (0.85 if doc.organisation else 0.7)
+        inst = list(doc.cues.get("institution", []))
+        for r in self._inst_re:
+            for m in r.finditer(norm):
+                if self._is_particular(m.group(0)):
+                    inst.append((m.start(), m.end()))
+        doc.institution_spans = inst
+        doc.institution = bool(inst)
+        doc.personal = bool(doc.cues.get("personal"))
+        doc.aggregate_spans = [(m.start(), m.end()) for r in self._aggregate_re for m in r.finditer(norm)]
+        return doc, hits
+
+    def _is_particular(self, name: str) -> bool:
+        for generic in self._generic_inst:
+            if name.endswith(generic):
+                stem = name[: -len(generic)]
+                if not stem or stem[-1] in self._generic_chars or len(stem) < 2:
+                    return False
+        for suffix in ("医院", "诊所", "门诊部", "卫生院", "医疗美容", "医美", "整形", "保健院", "口腔"):
+            if name.endswith(suffix):
+                stem = name[: -len(suffix)]
+                if stem and stem[-1] in self._generic_chars:
+                    return False
+        return not name[0].isdigit()
+
+    def _dedupe(self, text: str, cand: list[tuple[int, int, Rule]]) -> list[Hit]:
+        """Per category, overlapping hits merge into one span (named after the longest, most severe rule)."""
+        order = {s: i for i, s in enumerate(SEVERITIES)}
+        cand.sort(key=lambda c: (c[2].category.id, c[0], -(c[1] - c[0]), order.get(c[2].severity, 9)))
+        kept: list[tuple[int, int, Rule]] = []
+        for start, end, rule in cand:
+            if kept and kept[-1][2].category.id == rule.category.id and start < kept[-1][1]:
+                k_start, k_end, k_rule = kept[-1]
+                better = (end - start, -order.get(rule.severity, 9)) > (
+                    k_end - k_start,
+                    -order.get(k_rule.severity, 9),
+                )
+                kept[-1] = (k_start, max(k_end, end), rule if better else k_rule)
+                continue
+            kept.append((start, end, rule))
+        kept.sort(key=lambda c: (c[0], c[1]))
+        hits = []
+        for start, end, rule in kept:
+            matched = text[start:end]
+            reason = rule.reason.replace("{match}", matched)
+            if rule.category.id in ("ad_efficacy_guarantee", "ad_cure_rate_stats"):
+                lo, hi = _sentence_bounds(text, start, end)
+                if _GRAVE.search(text, lo, hi):
+                    reason += "；涉及重大疑难疾病，依法从重"
+            hits.append(
+                Hit(
+                    rule_id=rule.id,
+                    category=rule.category.id,
+                    label=rule.category.label,
+                    start=start,
+                    end=end,
+                    text=matched,
+                    severity=rule.severity,
+                    legal_basis=rule.legal_basis,
+                    reason=reason,
+                )
+            )
+        return hits
+
+    def _apply_guards(self, hit: Hit, doc: _Doc) -> None:
+        rule_guards = self._rule_guards(hit.rule_id)
+        for guard in GUARD_NAMES:
+            if guard not in rule_guards:
+                continue
+            evidence = getattr(self, f"_g_{guard}")(hit, doc)
+            if evidence is not None:
+                hit.suppressed_by = guard
+                hit.guard_evidence = evidence
+                return
+
+    @cached_property
+    def _guards_by_rule(self) -> dict[str, tuple[str, ...]]:
+        return {r.id: r.guards for r in self.rules}
+
+    def _rule_guards(self, rule_id: str) -> tuple[str, ...]:
+        return self._guards_by_rule[rule_id]
+
+    # ---- guards: return the evidence (cue text) when the guard fires, None otherwise
+
+    def _window_cue(self, doc: _Doc, kind: str, hit: Hit, window: int) -> str | None:
+        lo, hi = _sentence_bounds(doc.norm, hit.start, hit.end)
+        lo, hi = max(lo, hit.start - window), min(hi, hit.end + window)
+        for span in doc.cues.get(kind, []):
+            if lo <= span[0] and span[1] <= hi and not _overlaps(span, (hit.start, hit.end)):
+                return doc.cue_text(span)
+        return None
+
+    def _g_negation(self, hit: Hit, doc: _Doc) -> str | None:
+        cfg = self.guards["negation"]
+        found = self._window_cue(doc, "negation", hit, int(cfg.get("window", 10)))
+        if found:
+            return found
+        adjacent = int(cfg.get("adjacent", 1))
+        for k in range(1, adjacent + 2):
+            pos = hit.start - k
+            if pos < 0 or _SENT_END.match(doc.norm, pos) or doc.norm[pos] in "，,、":
+                break
+            if doc.norm[pos] in self._adjacent and not any(
+                s <= pos < e for s, e in doc.masked + doc.ad_spans
+            ):
+                return doc.norm[pos]
+        _, sent_hi = _sentence_bounds(doc.norm, hit.start, hit.end)
+        tail = doc.norm[
+            hit.end : min(len(doc.norm), sent_hi + 1, hit.end + int(cfg.get("question_window", 6)))
+        ]
+        for q in cfg.get("question_cues", []):
+            if q in tail:
+                return q
+        return None
+
+    def _g_quoted_report(self, hit: Hit, doc: _Doc) -> str | None:
+        norm = doc.norm
+        lo, hi = _sentence_bounds(norm, hit.start, hit.end)
+        open_at = -1
+        for i in range(hit.start - 1, max(lo, hit.start - 16) - 1, -1):
+            if norm[i] in _CLOSE_QUOTES and norm[i] not in _OPEN_QUOTES:
+                return None
+            if norm[i] in _OPEN_QUOTES:
+                open_at = i
+                break
+        if open_at < 0:
+            return None
+        if not any(c in _CLOSE_QUOTES for c in norm[hit.end : min(hi + 1, hit.end + 16)]):
+            return None
+        cfg = self.guards["quoted_report"]
+        before = norm[max(0, open_at - int(cfg.get("window", 15))) : open_at]
+        for cue in cfg.get("cues", []):
+            if cue in before:
+                return cue
+        return None
+
+    def _g_enforcement(self, hit: Hit, doc: _Doc) -> str | None:
+        strong = {doc.cue_text(s) for s in doc.cues.get("enforcement_strong", [])}
+        weak = {doc.cue_text(s) for s in doc.cues.get("enforcement_weak", [])}
+        if 2 * len(strong) + len(weak) >= int(self.guards["enforcement"].get("threshold", 2)):
+            return "、".join(sorted(strong) + sorted(weak))
+        return None
+
+    def _doc_cue(self, doc: _Doc, kind: str) -> str | None:
+        spans = doc.cues.get(kind)
+        return doc.cue_text(spans[0]) if spans else None
+
+    def _g_legal_quote(self, hit: Hit, doc: _Doc) -> str | None:
+        return self._doc_cue(doc, "legal_quote")
+
+    def _g_academic(self, hit: Hit, doc: _Doc) -> str | None:
+        return None if doc.marketing else self._doc_cue(doc, "academic")
+
+    def _g_drug_label(self, hit: Hit, doc: _Doc) -> str | None:
+        return None if doc.marketing else self._doc_cue(doc, "drug_label")
+
+    def _g_patient_education(self, hit: Hit, doc: _Doc) -> str | None:
+        return None if doc.marketing else self._doc_cue(doc, "patient_education")
+
+    def _g_complaint(self, hit: Hit, doc: _Doc) -> str | None:
+        return self._doc_cue(doc, "complaint")
+
+    def _span_cue(self, doc: _Doc, kind: str, hit: Hit) -> str | None:
+        for span in doc.cues.get(kind, []):
+            if _overlaps(span, (hit.start, hit.end)):
+                return doc.cue_text(span)
+        return None
+
+    def _g_official_term(self, hit: Hit, doc: _Doc) -> str | None:
+        return self._span_cue(doc, "official_term", hit)
+
+    def _g_legit_service(self, hit: Hit, doc: _Doc) -> str | None:
+        return self._span_cue(doc, "legit_service", hit)
+
+    def _g_not_ad(self, hit: Hit, doc: _Doc) -> str | None:
+        return None if doc.marketing else "无营销要素"
+
+    def _g_sent_negation(self, hit: Hit, doc: _Doc) -> str | None:
+        return self._window_cue(doc, "sent_negation", hit, int(self.guards["sent_negation"].get("window", 8)))
+
+    def _g_no_institution(self, hit: Hit, doc: _Doc) -> str | None:
+        return None if (doc.institution or doc.personal) else "未提及具体机构"
+
+    def _g_aggregate(self, hit: Hit, doc: _Doc) -> str | None:
+        if not doc.aggregate_spans:
+            return None
+        lo, hi = _sentence_bounds(doc.norm, hit.start, hit.end)
+        if any(lo <= s < hi + 1 for s, _ in doc.institution_spans):
+            return None
+        if any(lo <= s <= hi for s, _ in doc.aggregate_spans) or not doc.institution:
+            span = doc.aggregate_spans[0]
+            return doc.cue_text(span)
+        return None
+
+
+def _sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    """[lo, hi): lo = first char of the sentence holding [start, end); hi = index of its terminator (or len)."""
+    lo = start
+    while lo > 0 and not _SENT_END.match(text, lo - 1):
+        lo -= 1
+    m = _SENT_END.search(text, end)
+    return lo, (m.start() if m else len(text))
+
+
+def _compile_any(patterns: Iterable[str], where: str) -> list[re.Pattern[str]]:
+    out = []
+    for p in patterns:
+        try:
+            out.append(re.compile(p))
+        except re.error as exc:
+            raise LexiconError(f"{where}: bad regex {p!r}: {exc}") from exc
+    return out
+
+
+def _parse_categories(doc: dict[str, Any]) -> dict[str, Category]:
+    out: dict[str, Category] = {}
+    for cid, c in (doc.get("categories") or {}).items():
+        if not isinstance(c, dict):
+            raise LexiconError(f"categories.yaml: {cid}: expected a mapping")
+        label = c.get("label")
+        if label is not None and label not in LABELS:
+            raise LexiconError(f"categories.yaml: {cid}: unknown label {label!r}")
+        severity = str(c.get("severity", ""))
+        if severity not in SEVERITIES:
+            raise LexiconError(f"categories.yaml: {cid}: unknown severity {severity!r}")
+        guards = tuple(c.get("guards") or ())
+        for g in guards:
+            if g not in GUARD_NAMES:
+                raise LexiconError(f"categories.yaml: {cid}: unknown guard {g!r}")
+        for key in ("name", "legal_basis", "reason"):
+            if not c.get(key):
+                raise LexiconError(f"categories.yaml: {cid}: missing {key}")
+        out[cid] = Category(
+            id=cid,
+            name=c["name"],
+            label=label,
+            severity=severity,
+            legal_basis=c["legal_basis"],
+            reason=c["reason"],
+            guards=guards,
+            needs_ad=bool(c.get("needs_ad", False)),
+            codes=tuple(c.get("codes") or ()),
+        )
+    return out
+
+
+def _parse_rule(entry: dict[str, Any], categories: dict[str, Category], fname: str) -> Rule:
+    rid = entry.get("id")
+    if not rid:
+        raise LexiconError(f"{fname}: rule without id: {entry!r}")
+    cat = categories.get(entry.get("category", ""))
+    if cat is None:
+        raise LexiconError(f"{fname}: {rid}: unknown category {entry.get('category')!r}")
+    severity = str(entry.get("severity", cat.severity))
+    if severity not in SEVERITIES:
+        raise LexiconError(f"{fname}: {rid}: unknown severity {severity!r}")
+    guards = tuple(entry.get("guards") or cat.guards)
+    for g in guards:
+        if g not in GUARD_NAMES:
+            raise LexiconError(f"{fname}: {rid}: unknown guard {g!r}")
+    phrases = tuple(dict.fromkeys(normalize(str(p)) for p in entry.get("phrases") or ()))
+    for p in phrases:
+        if len(p) < 2:
+            raise LexiconError(f"{fname}: {rid}: phrase {p!r} is shorter than two characters")
+    regexes = entry.get("regex") or []
+    if isinstance(regexes, str):
+        regexes = [regexes]
+    pattern = None
+    if regexes:
+        try:
+            pattern = re.compile("|".join(f"(?:{r})" for r in regexes))
+        except re.error as exc:
+            raise LexiconError(f"{fname}: {rid}: bad regex: {exc}") from exc
+    if not phrases and pattern is None:
+        raise LexiconError(f"{fname}: {rid}: no phrases and no regex")
+    return Rule(
+        id=rid,
+        category=cat,
+        severity=severity,
+        legal_basis=entry.get("legal_basis", cat.legal_basis),
+        reason=entry.get("reason", cat.reason),
+        guards=guards,
+        phrases=phrases,
+        pattern=pattern,
+    )
+
+
+# --------------------------------------------------------------------------------------------------- classifier
+
+_default_lock = threading.Lock()
+_default: RuleEngine | None = None
+
+
+def default_engine() -> RuleEngine:
+    """The engine over the bundled lexicon, loaded once per process."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = RuleEngine.load()
+    return _default
+
+
+class RuleClassifier:
+    """:class:`classifiers.base.Classifier` over the legal lexicon (plus review-certificate checks)."""
+
+    name = "rules"
+
+    def __init__(self, engine: RuleEngine | None = None, check_certs: bool = True) -> None:
+        self.engine = engine or default_engine()
+        self.version = self.engine.version
+        self.check_certs = check_certs
+
+    def classify(self, texts: Sequence[str]) -> list[ClassifyResult]:
+        out = []
+        for text in texts:
+            result = self.engine.classify_one(text or "")
+            if self.check_certs and text and "医广" in text:
+                from classifiers.certs import cert_findings
+
+                result.findings.extend(cert_findings(text))
+                result.findings.sort(key=lambda f: (f.start, f.end))
+            out.append(result)
+        return out
+
+    def explain(self, text: str) -> list[Hit]:
+        return self.engine.explain(text)
