@@ -97,12 +97,41 @@ class OsmemProcess:
             self.proc.stdout.close()
         self.proc = None
 
+    def dump(self, pattern: str) -> list[dict[str, Any]]:
+        """Every document of the indices matching ``pattern`` (``_index``, ``_id``, ``_source``): with ``load`` it
+        lets a test restart this in-memory server the way a real cluster restarts, data kept."""
+        body = {"query": {"match_all": {}}, "size": 10000}
+        res = _http("POST", f"{self.url}/{pattern}/_search", body)
+        return [
+            {"_index": h["_index"], "_id": h["_id"], "_source": h["_source"]} for h in res["hits"]["hits"]
+        ]
+
+    def load(self, docs: list[dict[str, Any]]) -> None:
+        """Bulk-load documents from ``dump`` back into their indices (which must exist), refreshed."""
+        if not docs:
+            return
+        lines = []
+        for d in docs:
+            lines.append(json.dumps({"index": {"_index": d["_index"], "_id": d["_id"]}}))
+            lines.append(json.dumps(d["_source"], ensure_ascii=False))
+        res = _http("POST", f"{self.url}/_bulk?refresh=true", "\n".join(lines) + "\n", ndjson=True)
+        if res.get("errors"):
+            raise RuntimeError(f"osmem load failed: {res}")
+
     def __enter__(self) -> OsmemProcess:
         self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _http(method: str, url: str, body: Any, ndjson: bool = False) -> dict[str, Any]:
+    data = (body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)).encode()
+    kind = "application/x-ndjson" if ndjson else "application/json"
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": kind})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read().decode())
 
 
 def es_settings(url: str, prefix: str, data_dir: Path):

@@ -1,0 +1,130 @@
+"""`yijian index …`: install Elasticsearch templates, show the index status and outbox backlog, rebuild the index
+from the store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+out = Console(highlight=False)
+
+
+def _data_dir_option(f: Any) -> Any:
+    return click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        envvar="YIJIAN_DATA_DIR",
+        help="数据目录（默认 ./data，或环境变量 YIJIAN_DATA_DIR）",
+    )(f)
+
+
+def _json_option(f: Any) -> Any:
+    return click.option("--json", "as_json", is_flag=True, help="输出 JSON")(f)
+
+
+def _dump(obj: Any) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+
+
+def _parts(data_dir: Path | None) -> tuple[Any, Any, Any]:
+    from config import get_settings
+    from store.db import Store
+    from store.indexer import Indexer
+    from store.search.factory import get_search
+
+    settings = get_settings(data_dir=data_dir)
+    backend = get_search(settings)
+    store = Store.from_settings(settings)
+    return settings, store, Indexer(store, backend)
+
+
+@click.group("index")
+def index() -> None:
+    """搜索索引：安装 Elasticsearch 模板、查看状态与积压、从库重建。"""
+
+
+@index.command()
+@click.option(
+    "--analyzer-profile",
+    type=click.Choice(["ik", "smartcn"]),
+    default=None,
+    help="集群装有 IK / smartcn 插件时，附加对应的中文分词子字段",
+)
+@click.option("--shards", type=int, default=None, help="主分片数（默认见 index_config/settings.json）")
+@click.option("--replicas", type=int, default=None, help="副本数（默认见 index_config/settings.json）")
+@_data_dir_option
+def install(
+    analyzer_profile: str | None, shards: int | None, replicas: int | None, data_dir: Path | None
+) -> None:
+    """把索引模板、ILM 策略与别名安装到 Elasticsearch（可重复执行）。"""
+    from config import get_settings
+    from store.search.base import SearchUnavailable
+
+    settings = get_settings(data_dir=data_dir)
+    if settings.search != "elasticsearch":
+        out.print("当前使用内置搜索（SQLite FTS5，YIJIAN_SEARCH=embedded），无需安装模板。")
+        return
+    from store.search.elastic import ElasticSearch
+
+    backend = ElasticSearch(settings)
+    try:
+        for line in backend.install(analyzer_profile=analyzer_profile, shards=shards, replicas=replicas):
+            out.print(line, markup=False)
+    except SearchUnavailable as exc:
+        out.print(f"安装失败：{exc}", markup=False)
+        raise SystemExit(1) from exc
+
+
+@index.command()
+@_data_dir_option
+@_json_option
+def status(data_dir: Path | None, as_json: bool) -> None:
+    """搜索后端、是否可达、已索引文档数、待补录积压（outbox）。"""
+    _, store, indexer = _parts(data_dir)
+    try:
+        st = indexer.status()
+    finally:
+        store.close()
+    if as_json:
+        _dump(st)
+        return
+    out.print(f"搜索后端：{st['backend']}（{'可达' if st['reachable'] else '不可达'}）", markup=False)
+    out.print(f"库内文档：{st['documents']}", markup=False)
+    out.print(f"已索引：{st['indexed'] if st['indexed'] is not None else '未知'}", markup=False)
+    out.print(f"待补录积压：{st['backlog']}（其中多次被拒：{st['failed']}）", markup=False)
+    if st["error"]:
+        out.print(f"错误：{st['error']}", markup=False)
+
+
+@index.command()
+@click.option("--batch", type=int, default=500, show_default=True, help="每批文档数")
+@_data_dir_option
+@_json_option
+def rebuild(batch: int, data_dir: Path | None, as_json: bool) -> None:
+    """清空索引，从库中重新索引全部文档，然后补录积压。"""
+    from store.search.base import SearchUnavailable
+
+    _, store, indexer = _parts(data_dir)
+    try:
+        result = indexer.rebuild(batch=batch)
+    except SearchUnavailable as exc:
+        if as_json:
+            _dump({"error": str(exc)})
+        else:
+            out.print(f"重建失败：{exc}（库中数据未受影响，恢复后重试）", markup=False)
+        raise SystemExit(1) from exc
+    finally:
+        store.close()
+    if as_json:
+        _dump(result)
+        return
+    out.print(
+        f"重建完成：{result['backend']} 已索引 {result['indexed']}/{result['documents']} 篇，"
+        f"被拒 {result['rejected']}，积压 {result['backlog']}，用时 {result['seconds']} 秒",
+        markup=False,
+    )
