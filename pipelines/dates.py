@@ -1,0 +1,452 @@
+"""Publish times on Chinese pages: absolute, relative (昨天, 3小时前) and structured (meta, JSON-LD, WeChat ``ct``).
+
+Naive times are read as Asia/Shanghai; every function returns a timezone-aware UTC datetime or None.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from lxml import html as lxml_html
+
+__all__ = [
+    "SHANGHAI",
+    "find_publish_time",
+    "find_dates_in_text",
+    "from_unix",
+    "parse_chinese_datetime",
+]
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+_MIN_YEAR = 1990
+
+_CN_NUM = {
+    "〇": 0,
+    "零": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
+
+_TIME = r"(?:\s*(?:[T\s]|日)?\s*(?P<ampm>上午|下午|晚上|凌晨|早上|中午)?\s*(?P<H>\d{1,2})\s*[:：时点]\s*(?P<M>\d{1,2})(?:\s*[:：分]\s*(?P<S>\d{1,2})(?:\.\d+)?)?(?:\s*秒)?)?"
+_TZ = r"(?P<tz>Z|[+-]\d{2}:?\d{2}|\s*(?:UTC|GMT)[+-]?\d{0,2})?"
+# Year-month-day in any of the common spellings.
+_YMD = re.compile(
+    r"(?<!\d)(?P<y>(?:19|20)\d{2})\s*(?:年|[-/.])\s*(?P<m>\d{1,2})\s*(?:月|[-/.])\s*(?P<d>\d{1,2})(?!\d)\s*日?"
+    + _TIME
+    + _TZ
+)
+# Compact 20240305 or 20240305 1430 (URLs, ids) – used only when nothing else matches.
+_YMD_COMPACT = re.compile(r"(?<!\d)(?P<y>(?:19|20)\d{2})(?P<m>[01]\d)(?P<d>[0-3]\d)(?!\d)")
+# Month-day without year: 3月5日, 03-05 14:30 (the latter only with a time to avoid matching scores).
+_MD_CN = re.compile(r"(?<![\d年])(?P<m>\d{1,2})\s*月\s*(?P<d>\d{1,2})\s*日" + _TIME)
+_MD_DASH = re.compile(r"(?<![\d/.-])(?P<m>[01]?\d)[-/](?P<d>[0-3]?\d)\s+(?P<H>\d{1,2}):(?P<M>\d{2})(?![\d:])")
+_CN_YEAR = re.compile(
+    r"(?P<y>[〇零一二三四五六七八九]{4})年(?P<m>[一二三四五六七八九十]{1,3})月(?P<d>[一二三四五六七八九十]{1,3})日"
+)
+_RELATIVE_DAY = re.compile(r"(?P<word>今天|今日|昨天|昨日|前天|大前天)" + _TIME)
+_AGO = re.compile(
+    r"(?P<n>\d+|[一二两三四五六七八九十半])\s*(?P<unit>秒|分钟|分|小时|个小时|天|日|周|星期|个月|月|年)\s*(?:之)?前"
+)
+_JUST_NOW = re.compile(r"刚刚|刚才|片刻之前")
+_UNIX = re.compile(r"^\s*(\d{10})(?:\d{3})?\s*$")
+
+# Labels that introduce a publish time; used to prefer the right date over sidebar dates.
+PUBLISH_LABELS = re.compile(
+    r"(?:发布时间|发布日期|发表时间|发表日期|发稿时间|更新时间|时间|日期|发布于|发表于|来源时间|publish(?:ed)?(?:\s*(?:on|at|date|time))?)\s*[:：]?\s*",
+    re.I,
+)
+_LABEL_THEN_DATE = re.compile(
+    r"(?:发布时间|发布日期|发表时间|发表日期|发稿时间|发布于|发表于|日期|时间)\s*[:：]?\s*(?:</?[^>]*>\s*)*",
+)
+
+_META_NAMES = (
+    "article:published_time",
+    "og:article:published_time",
+    "og:published_time",
+    "og:release_date",
+    "article:published",
+    "pubdate",
+    "publishdate",
+    "publish_date",
+    "publish-date",
+    "publishtime",
+    "publish_time",
+    "published_time",
+    "published-date",
+    "datepublished",
+    "dc.date.issued",
+    "dc.date",
+    "dcterms.created",
+    "dcterms.issued",
+    "dc.date.created",
+    "sailthru.date",
+    "parsely-pub-date",
+    "weibo:article:create_at",
+    "bytedance:published_time",
+    "date",
+    "created",
+    "ptime",
+    "firstpublishedtime",
+    "releasedate",
+    "article:modified_time",  # last resort among metas: better than a sidebar date
+    "og:updated_time",
+    "lastmodified",
+)
+
+
+def _cn_small(s: str) -> int:
+    if s == "十":
+        return 10
+    if s.startswith("十"):
+        return 10 + _CN_NUM[s[1]]
+    if s.endswith("十"):
+        return _CN_NUM[s[0]] * 10
+    if "十" in s:
+        a, b = s.split("十")
+        return _CN_NUM[a] * 10 + _CN_NUM[b]
+    return _CN_NUM[s]
+
+
+def _to_utc(dt: datetime) -> datetime:
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=SHANGHAI)
+    return dt.astimezone(UTC)
+
+
+def from_unix(value: str | int | float) -> datetime | None:
+    """A unix timestamp (seconds, or milliseconds) as UTC; None when implausible."""
+    try:
+        ts = float(value)
+    except (TypeError, ValueError):
+        return None
+    if ts > 1e12:
+        ts /= 1000
+    if not (631152000 <= ts <= 4102444800):  # 1990 .. 2100
+        return None
+    return datetime.fromtimestamp(ts, tz=UTC)
+
+
+def _hour(h: int, ampm: str | None) -> int:
+    if ampm in {"下午", "晚上"} and h < 12:
+        return h + 12
+    if ampm == "中午" and h < 11:
+        return h + 12
+    if ampm == "凌晨" and h == 12:
+        return 0
+    return h
+
+
+def _build(y: int, mo: int, d: int, m: re.Match[str] | None, now: datetime) -> datetime | None:
+    H = M = S = 0
+    if m is not None and m.groupdict().get("H"):
+        H = _hour(int(m.group("H")), m.groupdict().get("ampm"))
+        M = int(m.group("M"))
+        S = int(m.group("S") or 0)
+    try:
+        dt = datetime(y, mo, d, H, M, S)
+    except ValueError:
+        return None
+    tz = m.groupdict().get("tz") if m is not None else None
+    if tz:
+        tz = tz.strip().upper()
+        if tz == "Z":
+            dt = dt.replace(tzinfo=UTC)
+        elif tz[0] in "+-" and len(tz) >= 5:
+            sign = 1 if tz[0] == "+" else -1
+            hh, mm = int(tz[1:3]), int(tz[-2:])
+            dt = dt.replace(tzinfo=UTC) - sign * timedelta(hours=hh, minutes=mm)
+            dt = dt.replace(tzinfo=UTC)
+        elif tz.startswith(("UTC", "GMT")):
+            rest = tz[3:]
+            off = int(rest) if rest.strip("+-") else 0
+            dt = dt.replace(tzinfo=UTC) - timedelta(hours=off)
+    if dt.year < _MIN_YEAR:
+        return None
+    return _to_utc(dt)
+
+
+def _local_now(now: datetime | None) -> datetime:
+    if now is None:
+        return datetime.now(SHANGHAI)
+    if now.tzinfo is None:
+        return now.replace(tzinfo=SHANGHAI)
+    return now.astimezone(SHANGHAI)
+
+
+def _parse_one(s: str, now: datetime) -> tuple[datetime | None, int]:
+    """Parse the first date expression in ``s``; returns (datetime, match start) or (None, -1)."""
+    best: tuple[datetime | None, int] = (None, -1)
+
+    def consider(dt: datetime | None, pos: int) -> None:
+        nonlocal best
+        if dt is not None and (best[0] is None or pos < best[1]):
+            best = (dt, pos)
+
+    for m in _YMD.finditer(s):
+        dt = _build(int(m.group("y")), int(m.group("m")), int(m.group("d")), m, now)
+        if dt is not None:
+            consider(dt, m.start())
+            break
+    m = _CN_YEAR.search(s)
+    if m:
+        y = int("".join(str(_CN_NUM[c]) for c in m.group("y")))
+        consider(_build(y, _cn_small(m.group("m")), _cn_small(m.group("d")), None, now), m.start())
+    if best[0] is not None and best[1] == 0:
+        return best
+    for rx in (_MD_CN, _MD_DASH):
+        for m in rx.finditer(s):
+            if best[0] is not None and m.start() > best[1]:
+                break
+            # skip a month-day that is part of a full date already matched
+            mo, d = int(m.group("m")), int(m.group("d"))
+            dt = _build(now.year, mo, d, m, now)
+            if dt is not None and dt > now.astimezone(UTC) + timedelta(days=1):
+                dt = _build(now.year - 1, mo, d, m, now)
+            if dt is not None:
+                consider(dt, m.start())
+                break
+    m = _RELATIVE_DAY.search(s)
+    if m:
+        back = {"今天": 0, "今日": 0, "昨天": 1, "昨日": 1, "前天": 2, "大前天": 3}[m.group("word")]
+        day = (now - timedelta(days=back)).date()
+        if m.group("H"):
+            dt = _build(day.year, day.month, day.day, m, now)
+        else:
+            dt = _build(day.year, day.month, day.day, None, now)
+        consider(dt, m.start())
+    m = _AGO.search(s)
+    if m:
+        n_raw = m.group("n")
+        n = 0.5 if n_raw == "半" else (int(n_raw) if n_raw.isdigit() else _cn_small(n_raw))
+        unit = m.group("unit")
+        delta = {
+            "秒": timedelta(seconds=n),
+            "分钟": timedelta(minutes=n),
+            "分": timedelta(minutes=n),
+            "小时": timedelta(hours=n),
+            "个小时": timedelta(hours=n),
+            "天": timedelta(days=n),
+            "日": timedelta(days=n),
+            "周": timedelta(weeks=n),
+            "星期": timedelta(weeks=n),
+            "个月": timedelta(days=30 * n),
+            "月": timedelta(days=30 * n),
+            "年": timedelta(days=365 * n),
+        }[unit]
+        consider((now - delta).astimezone(UTC), m.start())
+    m = _JUST_NOW.search(s)
+    if m:
+        consider(now.astimezone(UTC), m.start())
+    return best
+
+
+def parse_chinese_datetime(s: str, now: datetime | None = None) -> datetime | None:
+    """Parse one date/time written the Chinese way (or ISO 8601 / unix seconds) into an aware UTC datetime.
+
+    Understands ``2024年3月5日 14:30``, ``2024-03-05``, ``2024/3/5 14:30:00``, ``2024-03-05T14:30:00+08:00``,
+    ``二〇二四年三月五日``, ``3月5日`` (current year, never in the future), ``昨天 10:20``, ``前天``,
+    ``3小时前``, ``刚刚`` and 10/13-digit unix timestamps. Naive times are Asia/Shanghai.
+    ``now`` anchors relative expressions (default: the current time).
+    """
+    if not s:
+        return None
+    s = s.strip()
+    local_now = _local_now(now)
+    m = _UNIX.match(s)
+    if m:
+        return from_unix(s)
+    dt, _ = _parse_one(s, local_now)
+    if dt is None:
+        m2 = _YMD_COMPACT.search(s)
+        if m2:
+            dt = _build(int(m2.group("y")), int(m2.group("m")), int(m2.group("d")), None, local_now)
+    # A publish time in the future (beyond clock skew) is not a publish time.
+    if dt is not None and dt > local_now.astimezone(UTC) + timedelta(days=2):
+        return None
+    return dt
+
+
+def find_dates_in_text(text: str, now: datetime | None = None) -> list[tuple[int, datetime]]:
+    """All absolute dates (with optional time) in a text, as (offset, UTC datetime), in order."""
+    local_now = _local_now(now)
+    out: list[tuple[int, datetime]] = []
+    for m in _YMD.finditer(text):
+        dt = _build(int(m.group("y")), int(m.group("m")), int(m.group("d")), m, local_now)
+        if dt is not None and dt <= local_now.astimezone(UTC) + timedelta(days=2):
+            out.append((m.start(), dt))
+    return out
+
+
+def _jsonld_dates(tree: Any) -> list[str]:
+    found: list[str] = []
+
+    def walk(obj: Any) -> None:
+        if isinstance(obj, dict):
+            for key in ("datePublished", "dateCreated", "uploadDate"):
+                v = obj.get(key)
+                if isinstance(v, str):
+                    found.append(v)
+            for v in obj.values():
+                if isinstance(v, dict | list):
+                    walk(v)
+        elif isinstance(obj, list):
+            for v in obj:
+                walk(v)
+
+    for node in tree.xpath('//script[@type="application/ld+json"]'):
+        raw = (node.text or "").strip()
+        if not raw:
+            continue
+        try:
+            walk(json.loads(raw))
+        except ValueError:
+            m = re.search(r'"datePublished"\s*:\s*"([^"]+)"', raw)
+            if m:
+                found.append(m.group(1))
+    return found
+
+
+def _meta_dates(tree: Any) -> list[str]:
+    by_name: dict[str, str] = {}
+    for meta in tree.xpath("//meta[@content]"):
+        key = meta.get("property") or meta.get("name") or meta.get("itemprop") or meta.get("http-equiv") or ""
+        key = key.strip().lower()
+        if key and key not in by_name:
+            by_name[key] = meta.get("content") or ""
+    return [by_name[n] for n in _META_NAMES if by_name.get(n)]
+
+
+_WECHAT_CT = re.compile(r"""\bvar\s+ct\s*=\s*["']?(\d{10})["']?""")
+_JS_PUBLISH = re.compile(
+    r"""\b(?:publish_time|pubtime|pubDate|publishTime|publish_date)\s*[:=]\s*["'](\d{4}[-/]\d{1,2}[-/]\d{1,2}[^"']{0,12})["']"""
+)
+
+
+def find_publish_time(
+    html_tree_or_text: Any,
+    *,
+    title: str = "",
+    raw_html: str = "",
+    now: datetime | None = None,
+) -> datetime | None:
+    """Find the publish time of a page.
+
+    ``html_tree_or_text`` is an lxml tree (preferred) or an HTML/plain string. Order of evidence:
+    WeChat ``var ct``; ``<meta>`` tags (``article:published_time``, ``pubdate``, …); JSON-LD
+    ``datePublished``; ``<time datetime>``; a date next to a label such as 发布时间/发表于; the first date
+    after the title; the first date in the page. ``raw_html`` (the page source) lets script variables be
+    read when a tree is given.
+    """
+    local_now = _local_now(now)
+    tree = html_tree_or_text
+    source = raw_html
+    if isinstance(html_tree_or_text, str):
+        source = source or html_tree_or_text
+        if "<" in html_tree_or_text:
+            try:
+                tree = lxml_html.fromstring(_strip_xml_decl(html_tree_or_text))
+            except Exception:
+                tree = None
+        else:
+            tree = None
+            text = html_tree_or_text
+            return _from_text(text, title, local_now)
+    if source:
+        m = _WECHAT_CT.search(source)
+        if m and (dt := from_unix(m.group(1))):
+            return dt
+    if tree is None:
+        return _from_text(source, title, local_now)
+
+    for value in _meta_dates(tree) + _jsonld_dates(tree):
+        dt = parse_chinese_datetime(value, local_now)
+        if dt is not None:
+            return dt
+    for node in tree.xpath("//time[@datetime] | //*[@itemprop='datePublished']"):
+        value = node.get("datetime") or node.get("content") or node.text_content()
+        dt = parse_chinese_datetime(value or "", local_now)
+        if dt is not None:
+            return dt
+    if source:
+        m = _JS_PUBLISH.search(source)
+        if m and (dt := parse_chinese_datetime(m.group(1), local_now)):
+            return dt
+    # Elements whose class/id says "time"/"date" near the top of the article.
+    for node in tree.xpath(
+        "//*[self::span or self::em or self::div or self::p or self::time or self::small or self::i or self::font]"
+        "[contains(translate(@class,'TIMEDAPUBS','timedapubs'),'time') or "
+        "contains(translate(@class,'TIMEDAPUBS','timedapubs'),'date') or "
+        "contains(translate(@id,'TIMEDAPUBS','timedapubs'),'time') or "
+        "contains(translate(@id,'TIMEDAPUBS','timedapubs'),'date') or "
+        "contains(translate(@class,'TIMEDAPUBS','timedapubs'),'pub')]"
+    ):
+        value = node.text_content()
+        if len(value) > 80:
+            continue
+        dt, _ = _parse_one(value, local_now)
+        if dt is not None and dt <= local_now.astimezone(UTC) + timedelta(days=2):
+            return dt
+    body = tree.find("body")
+    text = _visible_text(body if body is not None else tree)
+    return _from_text(text, title, local_now)
+
+
+def _from_text(text: str, title: str, now: datetime) -> datetime | None:
+    # 1. An explicit label: 发布时间：2024-03-05 14:30
+    for m in _LABEL_THEN_DATE.finditer(text):
+        window = text[m.end() : m.end() + 40]
+        dt, pos = _parse_one(window, now)
+        if dt is not None and pos <= 2 and dt <= now.astimezone(UTC) + timedelta(days=2):
+            return dt
+    # 2. The first date after the title (articles put the byline right under the headline).
+    start = 0
+    if title:
+        key = title.strip()[:12]
+        idx = text.find(key) if key else -1
+        if idx >= 0:
+            start = idx + len(key)
+    for begin in (start, 0) if start else (0,):
+        window = text[begin : begin + 600] if begin else text
+        dates = find_dates_in_text(window, now)
+        if dates:
+            return dates[0][1]
+    return None
+
+
+_SKIP_TAGS = {"script", "style", "noscript", "template", "svg"}
+
+
+def _visible_text(node: Any) -> str:
+    parts: list[str] = []
+    for el in node.iter():
+        tag = el.tag if isinstance(el.tag, str) else ""
+        if tag in _SKIP_TAGS:
+            if el.tail:
+                parts.append(el.tail)
+            continue
+        parent = el.getparent()
+        if parent is not None and isinstance(parent.tag, str) and parent.tag in _SKIP_TAGS:
+            continue
+        if el.text and tag not in _SKIP_TAGS and tag:
+            parts.append(el.text)
+        if el.tail:
+            parts.append(el.tail)
+        if tag in {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4"}:
+            parts.append("\n")
+    return re.sub(r"[ \t\u3000\xa0]+", " ", "".join(parts))
+
+
+def _strip_xml_decl(s: str) -> str:
+    return re.sub(r"^\s*<\?xml[^>]*\?>", "", s, count=1)

@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from pipelines.extract import extract_bytes, extract_file, extract_html
+
+FIX = Path(__file__).parent / "fixtures" / "extract"
+URL = "https://www.example.cn/news/2024/0305/a.html"
+
+
+def load(name: str) -> bytes:
+    return (FIX / name).read_bytes()
+
+
+def test_news_article_with_sidebar():
+    ex = extract_bytes(load("news_sidebar.html"), {"Content-Type": "text/html; charset=utf-8"}, URL)
+    assert ex.status == "ok"
+    assert ex.title == "某民营医院发布“包治不孕”广告被罚30万元"
+    assert ex.published_at == datetime(2024, 3, 5, 6, 30, tzinfo=UTC)  # 14:30 Shanghai
+    assert ex.author == "李明"
+    assert ex.text.startswith("3月4日，市市场监督管理局公布了一起违法医疗广告案件。") or (
+        "3月4日，市市场监督管理局公布了一起违法医疗广告案件。" in ex.text.splitlines()[1]
+    )
+    assert "处罚款30万元。" in ex.text
+    assert "遇到违法广告可拨打12345热线举报。" in ex.text
+    # sidebar, navigation, footer and scripts stay out
+    for junk in ("市三院开展义诊活动", "关于我们", "沪ICP备", "广告脚本不应进入正文", "热门新闻"):
+        assert junk not in ex.text
+    # relative and lazy (data-src) images become absolute; placeholders and sidebar ads are skipped
+    assert [(i.src, i.alt) for i in ex.images] == [
+        ("https://www.example.cn/uploads/2024/03/penalty.jpg", "行政处罚决定书（局部）"),
+        ("https://img.example.cn/ad/flyer.png", "涉案宣传单"),
+    ]
+    assert ex.encoding == "utf-8"
+
+
+def test_gbk_page_with_lying_header_and_table_layout():
+    ex = extract_bytes(load("gbk_notice.html"), {"Content-Type": "text/html; charset=utf-8"}, URL)
+    assert ex.status == "ok"
+    assert ex.encoding == "gb18030"
+    assert ex.title == "关于规范医疗美容服务的通知"
+    assert ex.published_at == datetime(2023, 9, 17, 16, 0, tzinfo=UTC)
+    assert ex.author == "市卫生健康委员会"  # 来源 is the only byline on the page
+    assert "未取得《医疗机构执业许可证》的机构，一律不得开展医疗美容服务" in ex.text
+    assert "首页" not in ex.text
+    assert "|" not in ex.text
+
+
+def test_wechat_article():
+    url = "https://mp.weixin.qq.com/s?__biz=MzA5NjY3MDQ0MA==&mid=1"
+    ex = extract_bytes(load("wechat_article.html"), {}, url)
+    assert ex.status == "ok"
+    assert ex.title == "春季过敏高发，专家教你科学应对"
+    assert ex.account == "健康江城"
+    assert ex.author == "张医生"
+    assert ex.published_at == datetime.fromtimestamp(1710000000, tz=UTC)
+    assert ex.text.splitlines() == [
+        "春天到了，花粉、柳絮增多，过敏性鼻炎和哮喘患者明显增加。",
+        "市中心医院变态反应科主任提醒：出门佩戴口罩，回家及时清洗鼻腔，症状明显时应到正规医院就诊，遵医嘱用药。",
+    ]
+    assert [(i.src, i.alt) for i in ex.images] == [
+        ("https://mmbiz.qpic.cn/mmbiz_jpg/abc123/640?wx_fmt=jpeg", "花粉过敏示意图"),
+        ("https://mmbiz.qpic.cn/mmbiz_png/def456/640?wx_fmt=png", ""),
+    ]
+
+
+def test_wechat_structure_recognised_without_wechat_url(tmp_path):
+    path = tmp_path / "saved.html"
+    path.write_bytes(load("wechat_article.html"))
+    ex = extract_file(path)
+    assert ex.account == "健康江城"
+    assert ex.published_at == datetime.fromtimestamp(1710000000, tz=UTC)
+
+
+@pytest.mark.parametrize("url", ["https://mp.weixin.qq.com/s/AbCdEf", "file:///tmp/x.html"])
+def test_wechat_deleted_page(url):
+    ex = extract_bytes(load("wechat_deleted.html"), {}, url)
+    assert ex.status == "deleted"
+    assert "该内容已被发布者删除" in ex.error_detail
+    assert ex.title == "" and ex.text == ""
+
+
+@pytest.mark.parametrize(
+    "notice", ["此内容因违规无法查看", "该内容已被发布者删除", "此内容被多人投诉，相关的内容无法进行查看"]
+)
+def test_wechat_deleted_variants(notice):
+    html = f'<html><body><div class="weui-msg"><h2 class="weui-msg__title">{notice}</h2></div></body></html>'
+    ex = extract_html(html, "https://mp.weixin.qq.com/s/xyz")
+    assert ex.status == "deleted"
+
+
+def test_malformed_html_is_recovered():
+    ex = extract_bytes(load("malformed.html"), {}, "http://yy.example.cn/jk/1.html")
+    assert ex.status == "ok"
+    assert ex.title == "糖尿病饮食指导"
+    assert ex.published_at == datetime(2023, 11, 1, 16, 0, tzinfo=UTC)
+    assert "糖尿病患者应当控制总热量摄入，少食多餐，主食定量，粗细搭配。" in ex.text
+    assert "杂粮饭、清蒸鱼、青菜" in ex.text
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"", "empty_page"),
+        (b"<html><head><title>x</title></head><body>  </body></html>", "empty_page"),
+        (b"<html><body><script>var a = 1;</script></body></html>", "empty_page"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(64), "not_html"),
+        (b"\x1f\x8b\x08\x00" + bytes(64), "not_html"),
+    ],
+)
+def test_bad_bodies_become_statuses_not_exceptions(body, status):
+    ex = extract_bytes(body, {"Content-Type": "text/html"}, URL)
+    assert ex.status == status
+    assert ex.error_detail
+    assert ex.to_json()["status"] == status
+
+
+def test_deeply_nested_html_does_not_crash():
+    html = (
+        "<html><body>"
+        + "<div>" * 3000
+        + "某医院声称根治糖尿病，已被立案调查。" * 3
+        + "</div>" * 3000
+        + "</body></html>"
+    )
+    ex = extract_html(html, URL)
+    assert ex.status in {"ok", "parse_error"}
+    if ex.status == "ok":
+        assert "已被立案调查" in ex.text
+
+
+def test_missing_file_is_recorded(tmp_path):
+    ex = extract_file(tmp_path / "nope.html")
+    assert ex.status == "parse_error"
+    assert "无法读取文件" in ex.error_detail
+
+
+def test_to_json_shape():
+    ex = extract_bytes(load("news_sidebar.html"), {}, URL)
+    data = ex.to_json()
+    assert data["published_at"] == "2024-03-05T06:30:00+00:00"
+    assert data["images"][0] == {
+        "src": "https://www.example.cn/uploads/2024/03/penalty.jpg",
+        "alt": "行政处罚决定书（局部）",
+        "ocr_text": "",
+    }
