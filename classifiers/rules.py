@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -51,6 +52,20 @@ GUARD_NAMES = (  # also the order in which they are tried: document-level contex
     "sent_negation",
     "no_institution",
     "aggregate",
+)
+
+# Guards that look only at the document, not at the hit: evaluated once per text.
+_DOC_GUARDS = frozenset(
+    {
+        "enforcement",
+        "legal_quote",
+        "complaint",
+        "academic",
+        "drug_label",
+        "patient_education",
+        "not_ad",
+        "no_institution",
+    }
 )
 
 # Chinese names of the guards, for reviewers ("为什么没有标记").
@@ -88,11 +103,16 @@ def _fold_table() -> dict[int, int]:
 
 
 _FOLD = _fold_table()
+_FOLD_RE = re.compile("[A-Z\uff01-\uff5e\u3000]")
+
+
+def _fold_char(m: re.Match[str]) -> str:
+    return chr(_FOLD[ord(m.group())])
 
 
 def normalize(text: str) -> str:
     """Same-length normalisation used for matching: full-width ASCII → half-width, ASCII upper → lower."""
-    return text.translate(_FOLD)
+    return _FOLD_RE.sub(_fold_char, text)
 
 
 # --------------------------------------------------------------------------------------------------- lexicon model
@@ -216,6 +236,9 @@ class _Doc:
     aggregate_spans: list[tuple[int, int]] = field(default_factory=list)
     masked: list[tuple[int, int]] = field(default_factory=list)  # neutral words
     ad_spans: list[tuple[int, int]] = field(default_factory=list)  # ad_/svc_ hit spans
+    covered: bytearray = field(default_factory=bytearray)
+    sentence_ends: list[int] = field(default_factory=list)  # positions of sentence terminators
+    memo: dict[str, str | None] = field(default_factory=dict)  # document-level guard results
     ad_factor: float = 1.0  # score weight of ad_* findings: 1.0 with marketing elements, less without
 
     def cue_text(self, span: tuple[int, int]) -> str:
@@ -380,10 +403,18 @@ class RuleEngine:
                 cand.append((start, end, self.rules[pid]))
             else:
                 doc.cues.setdefault(self._cue_kinds[pid - n_rules], []).append((start, end))
-        hits = self._dedupe(text, cand)
+        doc.sentence_ends = [m.start() for m in _SENT_END.finditer(norm)]
+        hits = self._dedupe(text, cand, doc.sentence_ends)
         doc.ad_spans = [(h.start, h.end) for h in hits if not h.category.startswith("sent_")]
         doc.masked = doc.cues.get("neutral", [])
         # drop cues that lie inside an ad/svc hit (退款 in 无效退款) or inside a neutral word (说是 in 可以说是)
+        covered = bytearray(len(norm) + 1)  # 1 = inside an ad/svc hit, 2 = inside a neutral word
+        for a, b in doc.ad_spans:
+            covered[a:b] = b"\x01" * (b - a)
+        for a, b in doc.masked:
+            for i in range(a, b):
+                covered[i] |= 2
+        doc.covered = covered
         for kind, spans in doc.cues.items():
             if kind in (
                 "official_term",
@@ -395,10 +426,9 @@ class RuleEngine:
             ):
                 continue
             doc.cues[kind] = [
-                s
-                for s in spans
-                if not any(_overlaps(s, a) for a in doc.ad_spans)
-                and not any(_inside(s, m) for m in doc.masked)
+                (a, b)
+                for a, b in spans
+                if not any(c & 1 for c in covered[a:b]) and not all(c & 2 for c in covered[a:b])
             ]
         doc.marketing = bool(doc.cues.get("marketing")) or any(r.search(norm) for r in self._marketing_re)
         doc.organisation = bool(doc.cues.get("organisation")) or any(r.search(norm) for r in self._org_re)
@@ -427,7 +457,7 @@ class RuleEngine:
                     return False
         return not name[0].isdigit()
 
-    def _dedupe(self, text: str, cand: list[tuple[int, int, Rule]]) -> list[Hit]:
+    def _dedupe(self, text: str, cand: list[tuple[int, int, Rule]], ends: list[int]) -> list[Hit]:
         """Per category, overlapping hits merge into one span (named after the longest, most severe rule)."""
         order = {s: i for i, s in enumerate(SEVERITIES)}
         cand.sort(key=lambda c: (c[2].category.id, c[0], -(c[1] - c[0]), order.get(c[2].severity, 9)))
@@ -448,7 +478,7 @@ class RuleEngine:
             matched = text[start:end]
             reason = rule.reason.replace("{match}", matched)
             if rule.category.id in ("ad_efficacy_guarantee", "ad_cure_rate_stats"):
-                lo, hi = _sentence_bounds(text, start, end)
+                lo, hi = _sentence_bounds(text, start, end, ends)
                 if _GRAVE.search(text, lo, hi):
                     reason += "；涉及重大疑难疾病，依法从重"
             hits.append(
@@ -471,7 +501,12 @@ class RuleEngine:
         for guard in GUARD_NAMES:
             if guard not in rule_guards:
                 continue
-            evidence = getattr(self, f"_g_{guard}")(hit, doc)
+            if guard in _DOC_GUARDS:
+                if guard not in doc.memo:
+                    doc.memo[guard] = getattr(self, f"_g_{guard}")(hit, doc)
+                evidence = doc.memo[guard]
+            else:
+                evidence = getattr(self, f"_g_{guard}")(hit, doc)
             if evidence is not None:
                 hit.suppressed_by = guard
                 hit.guard_evidence = evidence
@@ -487,7 +522,7 @@ class RuleEngine:
     # ---- guards: return the evidence (cue text) when the guard fires, None otherwise
 
     def _window_cue(self, doc: _Doc, kind: str, hit: Hit, window: int) -> str | None:
-        lo, hi = _sentence_bounds(doc.norm, hit.start, hit.end)
+        lo, hi = _sentence_bounds(doc.norm, hit.start, hit.end, doc.sentence_ends)
         lo, hi = max(lo, hit.start - window), min(hi, hit.end + window)
         for span in doc.cues.get(kind, []):
             if lo <= span[0] and span[1] <= hi and not _overlaps(span, (hit.start, hit.end)):
@@ -508,7 +543,7 @@ class RuleEngine:
                 s <= pos < e for s, e in doc.masked + doc.ad_spans
             ):
                 return doc.norm[pos]
-        _, sent_hi = _sentence_bounds(doc.norm, hit.start, hit.end)
+        _, sent_hi = _sentence_bounds(doc.norm, hit.start, hit.end, doc.sentence_ends)
         tail = doc.norm[
             hit.end : min(len(doc.norm), sent_hi + 1, hit.end + int(cfg.get("question_window", 6)))
         ]
@@ -519,7 +554,7 @@ class RuleEngine:
 
     def _g_quoted_report(self, hit: Hit, doc: _Doc) -> str | None:
         norm = doc.norm
-        lo, hi = _sentence_bounds(norm, hit.start, hit.end)
+        lo, hi = _sentence_bounds(norm, hit.start, hit.end, doc.sentence_ends)
         open_at = -1
         for i in range(hit.start - 1, max(lo, hit.start - 16) - 1, -1):
             if norm[i] in _CLOSE_QUOTES and norm[i] not in _OPEN_QUOTES:
@@ -588,7 +623,7 @@ class RuleEngine:
     def _g_aggregate(self, hit: Hit, doc: _Doc) -> str | None:
         if not doc.aggregate_spans:
             return None
-        lo, hi = _sentence_bounds(doc.norm, hit.start, hit.end)
+        lo, hi = _sentence_bounds(doc.norm, hit.start, hit.end, doc.sentence_ends)
         if any(lo <= s < hi + 1 for s, _ in doc.institution_spans):
             return None
         if any(lo <= s <= hi for s, _ in doc.aggregate_spans) or not doc.institution:
@@ -597,20 +632,32 @@ class RuleEngine:
         return None
 
 
-def _sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
-    """[lo, hi): lo = first char of the sentence holding [start, end); hi = index of its terminator (or len)."""
-    lo = start
-    while lo > 0 and not _SENT_END.match(text, lo - 1):
-        lo -= 1
-    m = _SENT_END.search(text, end)
-    return lo, (m.start() if m else len(text))
+def _sentence_bounds(text: str, start: int, end: int, ends: list[int] | None = None) -> tuple[int, int]:
+    """[lo, hi): lo = first char of the sentence holding [start, end); hi = index of its terminator (or len).
+
+    ``ends``: the sorted terminator positions of ``text`` when already known."""
+    if ends is None:
+        ends = [m.start() for m in _SENT_END.finditer(text)]
+    i = bisect_left(ends, start)  # terminators before start: ends[:i]
+    lo = ends[i - 1] + 1 if i else 0
+    j = bisect_left(ends, end)
+    return lo, (ends[j] if j < len(ends) else len(text))
+
+
+# Full-width punctuation that normalize() folds; regexes in the lexicon may use either form.
+_PUNCT_FOLD = str.maketrans({"，": ",", "；": ";", "：": ":", "！": "!", "？": "?"})
+
+
+def _fold_pattern(pattern: str) -> str:
+    """Regexes run on normalised text: fold the full-width punctuation they mention (not brackets: syntax)."""
+    return pattern.translate(_PUNCT_FOLD)
 
 
 def _compile_any(patterns: Iterable[str], where: str) -> list[re.Pattern[str]]:
     out = []
     for p in patterns:
         try:
-            out.append(re.compile(p))
+            out.append(re.compile(_fold_pattern(p)))
         except re.error as exc:
             raise LexiconError(f"{where}: bad regex {p!r}: {exc}") from exc
     return out
@@ -672,7 +719,7 @@ def _parse_rule(entry: dict[str, Any], categories: dict[str, Category], fname: s
     pattern = None
     if regexes:
         try:
-            pattern = re.compile("|".join(f"(?:{r})" for r in regexes))
+            pattern = re.compile(_fold_pattern("|".join(f"(?:{r})" for r in regexes)))
         except re.error as exc:
             raise LexiconError(f"{fname}: {rid}: bad regex: {exc}") from exc
     if not phrases and pattern is None:
