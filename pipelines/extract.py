@@ -456,6 +456,8 @@ def _siblings(node: Any, scores: dict[Any, float]) -> list[Any]:
         if n == 0:
             continue
         ld = _link_text_len(sib) / n
+        if n < 80 and not _SENTENCE_PUNCT.search(text):
+            continue  # a short line without sentences: byline, date, navigation
         well_scored = scores.get(sib, 0) >= threshold and ld < 0.3
         prose = n >= 40 and ld < 0.1 and len(_SENTENCE_PUNCT.findall(text)) >= 2
         if well_scored or prose:
