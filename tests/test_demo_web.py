@@ -241,7 +241,7 @@ def test_hostile_routes(web: DemoWeb) -> None:
 
 def test_slow_page_is_slow(web: DemoWeb) -> None:
     with pytest.raises((TimeoutError, urllib.error.URLError)):
-        _OPENER.open(web.url("messy", "/slow.html"), timeout=1)
+        _OPENER.open(web.url("messy", "/slow.html"), timeout=0.5)
 
 
 def test_robots_and_sitemap(web: DemoWeb, expected: dict) -> None:
@@ -467,3 +467,37 @@ def test_main_serves_until_interrupted() -> None:
     assert proc.returncode == 0, err
     assert err == b""  # quiet: no per-request log lines
     assert "演示网络已停止" in out.decode()
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium")
+def test_js_page_shows_claims_once_rendered(web: DemoWeb, expected: dict) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(expected["js_only_url"])
+            rendered = page.inner_text("body")
+            page.goto(web.url("wechat", "/s/Hk7Qm2xLpZ3vN8aR1cT5bw"))
+            publish_time = page.inner_text("#publish_time")
+        finally:
+            browser.close()
+    for claim in expected["js_only_text"]:
+        assert claim in rendered
+    assert publish_time == "2026-03-05"  # the WeChat page's own scripts ran without errors
+    assert errors == []
