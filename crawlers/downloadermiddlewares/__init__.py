@@ -1,0 +1,1 @@
+"""Yijian downloader middlewares (one component per module, Scrapy style)."""

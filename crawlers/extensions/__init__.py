@@ -1,0 +1,1 @@
+"""Yijian Scrapy extensions."""

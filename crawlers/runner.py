@@ -1,0 +1,171 @@
+"""The crawl runner: one Scrapy ``CrawlerProcess`` in a fresh child process, one crawler per source.
+
+Scrapy's reactor can run only once per OS process, so every call of :func:`run_crawl` spawns a child
+(multiprocessing "spawn"), runs all sources there concurrently, and returns the per-source stats and totals.
+It may be called repeatedly from the same parent (CLI, scheduler, tests).
+
+Distributed mode: when ``settings.redis_url`` is set the scheduler and dupefilter are scrapy-redis's, so several
+workers (processes or hosts) calling :func:`run_crawl` with the same sources and the same frontier key share one
+frontier and fetch every URL once. The Redis keys are ``yijian:<frontier>:<spider>:requests|dupefilter`` with
+``<frontier>`` = the ``YIJIAN_FRONTIER`` override, else ``YIJIAN_RUN_ID``, else ``"default"``; they persist after
+the crawl (workers finish at different times) and expire after ``YIJIAN_FRONTIER_TTL`` seconds (default 1 day) —
+a new run must use a new frontier key to recrawl. Trap guards and page caps are counted per worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import traceback
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
+    import config
+    from crawlers.sources import SourceConfig
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ITEM_PIPELINES: dict[str, int] = {"pipelines.scrapy_adapter.YijianPipeline": 300}
+
+
+class CrawlError(RuntimeError):
+    """The crawl child process failed (an exception before or around the crawl, a crash, or a timeout)."""
+
+
+def scrapy_settings(
+    settings: config.Settings,
+    *,
+    item_pipelines: dict[str, int] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The Scrapy settings of a crawl (on top of ``crawlers.settings``), as a plain dict."""
+    values: dict[str, Any] = {
+        "USER_AGENT": settings.user_agent,
+        "ITEM_PIPELINES": DEFAULT_ITEM_PIPELINES if item_pipelines is None else dict(item_pipelines),
+        "YIJIAN_SETTINGS": settings.model_dump(mode="json"),
+        "YIJIAN_DATA_DIR": str(settings.data_dir),
+    }
+    overrides = dict(overrides or {})
+    if settings.redis_url:
+        frontier = overrides.get("YIJIAN_FRONTIER") or overrides.get("YIJIAN_RUN_ID") or "default"
+        values.update(
+            {
+                "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
+                "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
+                "REDIS_URL": settings.redis_url,
+                "SCHEDULER_PERSIST": True,
+                "SCHEDULER_QUEUE_KEY": f"yijian:{frontier}:%(spider)s:requests",
+                "SCHEDULER_DUPEFILTER_KEY": f"yijian:{frontier}:%(spider)s:dupefilter",
+                "SCHEDULER_IDLE_BEFORE_CLOSE": 1,
+                "EXTENSIONS": {"crawlers.extensions.frontier_ttl.FrontierTTL": 500},
+            }
+        )
+    values.update(overrides)
+    return values
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, int | float | str | bool) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_jsonable(v) for v in value]
+    return str(value)
+
+
+def _totals(per_source: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    totals: dict[str, Any] = {}
+    for stats in per_source.values():
+        for key, value in stats.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            if key.endswith(("_time", "_seconds")) or key.startswith(("memusage/", "yijian/crawl_delay/")):
+                continue
+            totals[key] = totals.get(key, 0) + value
+    totals["sources"] = len(per_source)
+    return totals
+
+
+def _crawl_in_child(payload: dict[str, Any]) -> dict[str, Any]:
+    from scrapy.crawler import CrawlerProcess
+    from scrapy.settings import Settings as ScrapySettings
+
+    from crawlers.sources import SourceConfig
+    from crawlers.spiders import spider_for
+
+    s = ScrapySettings()
+    s.setmodule("crawlers.settings", priority="project")
+    s.update(payload["scrapy_settings"], priority="cmdline")
+    process = CrawlerProcess(s)
+    crawlers = []
+    for raw in payload["sources"]:
+        source = SourceConfig.model_validate(raw)
+        crawler = process.create_crawler(spider_for(source.type))
+        crawlers.append((source.id, crawler))
+        process.crawl(crawler, source=source)
+    process.start()
+    per_source = {sid: _jsonable(crawler.stats.get_stats()) for sid, crawler in crawlers}
+    return {"per_source": per_source, "totals": _totals(per_source)}
+
+
+def _child_main(conn: Connection, payload: dict[str, Any]) -> None:
+    try:
+        result = _crawl_in_child(payload)
+    except BaseException as exc:  # report everything to the parent, including SystemExit
+        result = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+    try:
+        conn.send(result)
+    finally:
+        conn.close()
+
+
+def run_crawl(
+    settings: config.Settings,
+    sources: list[SourceConfig],
+    *,
+    item_pipelines: dict[str, int] | None = None,
+    overrides: dict[str, Any] | None = None,
+    timeout: float | None = None,
+) -> dict[str, Any]:
+    """Crawl ``sources`` in a fresh child process and return ``{"per_source": {id: stats}, "totals": {...}}``.
+
+    ``item_pipelines`` default to the Yijian processing pipeline; ``overrides`` are Scrapy settings applied last
+    (e.g. ``YIJIAN_RUN_ID``, ``YIJIAN_DATA_DIR``, ``LOG_LEVEL``). Raises :class:`CrawlError` if the child fails or
+    runs longer than ``timeout`` seconds (it is then terminated).
+    """
+    if not sources:
+        return {"per_source": {}, "totals": {"sources": 0}}
+    payload = {
+        "scrapy_settings": scrapy_settings(settings, item_pipelines=item_pipelines, overrides=overrides),
+        "sources": [s.model_dump(mode="json") for s in sources],
+    }
+    ctx = multiprocessing.get_context("spawn")
+    recv_conn, send_conn = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child_main, args=(send_conn, payload), name="yijian-crawl")
+    proc.start()
+    send_conn.close()
+    try:
+        if not recv_conn.poll(timeout):
+            raise CrawlError(f"crawl did not finish within {timeout} s")
+        try:
+            result = recv_conn.recv()
+        except EOFError as exc:
+            raise CrawlError(f"crawl process died (exit code {proc.exitcode})") from exc
+    finally:
+        recv_conn.close()
+        proc.join(5 if proc.is_alive() else None)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+    if "error" in result:
+        raise CrawlError(f"crawl failed: {result['error']}\n{result.get('traceback', '')}")
+    return result

@@ -1,0 +1,1 @@
+"""Yijian spider middlewares (one component per module, Scrapy style)."""
