@@ -13,13 +13,14 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import threading
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import case, create_engine, delete, event, func, select, update
@@ -49,10 +50,25 @@ from store.search.base import IndexDoc
 if TYPE_CHECKING:
     import config
 
+T = TypeVar("T")
+
 __all__ = ["DECISIONS", "SaveOutcome", "Store", "canonical_url", "doc_id_for"]
 
 DECISIONS: tuple[str, ...] = ("confirm", "dismiss", "escalate")  # escalate counts as confirm for training
 BUSY_TIMEOUT_MS = 30_000
+
+# SQLite allows one writer at a time. Threads of one process queue on a Python lock per database file
+# (woken as soon as it is free) rather than on SQLite's busy handler, which polls with growing sleeps;
+# other processes still wait via BEGIN IMMEDIATE + busy_timeout.
+_SQLITE_WRITE_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _sqlite_write_lock(key: str) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _SQLITE_WRITE_LOCKS.setdefault(key, threading.Lock())
+
+
 _CHUNK = 500  # ids per IN (...) clause
 
 # ---------------------------------------------------------------------------------------------------
@@ -229,6 +245,11 @@ class Store:
         self.engine = self._make_engine(url)
         # Same pool; connections checked out through _writer start write transactions (BEGIN IMMEDIATE).
         self._writer = self.engine.execution_options(yijian_write=True)
+        self._lock: threading.Lock | None = None
+        if self.engine.dialect.name == "sqlite":
+            db = self.engine.url.database or ":memory:"
+            key = str(Path(db).resolve()) if db != ":memory:" else f"memory:{id(self)}"
+            self._lock = _sqlite_write_lock(key)
         self._read_sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
         self._write_sessions = sessionmaker(bind=self._writer, expire_on_commit=False)
         Base.metadata.create_all(self.engine)
@@ -290,7 +311,11 @@ class Store:
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
-        with self._write_sessions() as session, session.begin():
+        if self._lock is None:
+            with self._write_sessions() as session, session.begin():
+                yield session
+            return
+        with self._lock, self._write_sessions() as session, session.begin():
             yield session
 
     # -- registries ------------------------------------------------------------------------------------
@@ -457,38 +482,88 @@ class Store:
     ) -> SaveOutcome:
         """Record a fetched page. Same content hash as the current version → no new version
         (``changed=False``), only last_seen / validators / run updated. Safe to call again for the same page."""
-        canon = canonical_url(final_url or url)
-        # Store the raw body only when it will back a new version (an unchanged page is not re-stored).
-        with self._read() as s:
-            known_hash = s.scalar(select(Document.content_hash).where(Document.id == doc_id_for(canon)))
-        raw_sha = self.blobs.put(raw) if raw and known_hash != content_hash else None
-        hdrs = {str(k).lower(): str(v) for k, v in (headers or {}).items()}
-        fetched = as_utc(fetched_at) or utcnow()
+        (prep,) = self._prepare_saves(
+            [
+                {
+                    "run_id": run_id,
+                    "source_id": source_id,
+                    "url": url,
+                    "final_url": final_url,
+                    "extracted": extracted,
+                    "content_hash": content_hash,
+                    "raw": raw,
+                    "headers": headers,
+                    "fetched_at": fetched_at,
+                    "rendered": rendered,
+                    "institution_id": institution_id,
+                    "region": region,
+                }
+            ]
+        )
+        return self._retrying(lambda s: self._save_version_tx(s, **prep))
+
+    def save_many(self, items: Sequence[dict[str, Any]]) -> list[SaveOutcome]:
+        """Batch form of ``save_version`` + ``save_analysis`` in one transaction (all or nothing).
+
+        Each item holds save_version's keyword arguments and optionally ``analysis=(labels, scores,
+        findings)``, which is applied when the page is new or changed. Several times faster per page
+        than one call each; the outcomes come back in item order.
+        """
+        if not items:
+            return []
+        preps = self._prepare_saves([{k: v for k, v in item.items() if k != "analysis"} for item in items])
+
+        def tx(s: Session) -> list[SaveOutcome]:
+            outcomes = []
+            for item, prep in zip(items, preps, strict=True):
+                out = self._save_version_tx(s, **prep)
+                analysis = item.get("analysis")
+                if analysis is not None and out.changed:
+                    self._save_analysis_tx(s, out.version_id, *analysis)
+                outcomes.append(out)
+            return outcomes
+
+        return self._retrying(tx)
+
+    def _retrying(self, tx: Callable[[Session], T]) -> T:
         for attempt in range(3):
             try:
                 with self._write() as s:
-                    return self._save_version_tx(
-                        s,
-                        run_id=run_id,
-                        source_id=source_id,
-                        url=url,
-                        final_url=final_url or url,
-                        extracted=extracted,
-                        content_hash=content_hash,
-                        raw=raw,
-                        raw_sha=raw_sha,
-                        headers=hdrs,
-                        fetched=fetched,
-                        rendered=rendered,
-                        institution_id=institution_id,
-                        region=region,
-                    )
+                    return tx(s)
             except IntegrityError:
                 # Two writers created the same document at once (possible on PostgreSQL): retry, the
-                # second attempt finds the row.
+                # next attempt finds the row.
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+    def _prepare_saves(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Normalise arguments and store raw bodies (outside the write lock) for pages that will get a
+        new version; an unchanged page's body is not stored again."""
+        preps = []
+        for item in items:
+            final_url = item["final_url"] or item["url"]
+            preps.append(
+                {
+                    **item,
+                    "final_url": final_url,
+                    "doc_id": doc_id_for(final_url),
+                    "headers": {str(k).lower(): str(v) for k, v in (item.get("headers") or {}).items()},
+                    "fetched_at": as_utc(item.get("fetched_at")) or utcnow(),
+                }
+            )
+        known: dict[str, str | None] = {}
+        with self._read() as s:
+            for chunk in _chunks(_unique(p["doc_id"] for p in preps)):
+                known.update(
+                    s.execute(select(Document.id, Document.content_hash).where(Document.id.in_(chunk))).all()
+                )
+        for p in preps:
+            raw = p.get("raw")
+            p["raw_sha"] = (
+                self.blobs.put(raw) if raw and known.get(p["doc_id"]) != p["content_hash"] else None
+            )
+        return preps
 
     def _save_version_tx(
         self,
@@ -498,18 +573,19 @@ class Store:
         source_id: str,
         url: str,
         final_url: str,
+        doc_id: str,
         extracted: Extracted,
         content_hash: str,
         raw: bytes | None,
         raw_sha: str | None,
         headers: dict[str, str],
-        fetched: datetime,
+        fetched_at: datetime,
         rendered: bool,
         institution_id: str | None,
         region: str | None,
     ) -> SaveOutcome:
         canon = canonical_url(final_url)
-        doc_id = doc_id_for(canon)
+        fetched = fetched_at
         doc = s.get(Document, doc_id, with_for_update=True)  # row lock on PostgreSQL
         created = doc is None
         if doc is None:
@@ -584,37 +660,47 @@ class Store:
         """Set a version's labels/scores and replace its findings. Idempotent: unchanged findings (same
         category, field, span and source) keep their row id, so reviewer feedback stays attached."""
         with self._write() as s:
-            version = s.get(DocumentVersion, version_id, with_for_update=True)
-            if version is None:
-                raise KeyError(f"no document version {version_id}")
-            version.labels = _unique(str(label) for label in labels)
-            version.scores = _clean_scores(scores)
-            version.analyzed_at = utcnow()
-            existing: dict[tuple, list[FindingRow]] = defaultdict(list)
-            for row in s.scalars(
-                select(FindingRow).where(FindingRow.version_id == version_id).order_by(FindingRow.id)
-            ):
-                existing[_finding_key(row)].append(row)
-            for f in findings:
-                bucket = existing.get(_finding_key(f))
-                row = bucket.pop(0) if bucket else None
-                if row is None:
-                    row = FindingRow(version_id=version_id, document_id=version.document_id)
-                    s.add(row)
-                row.category = f.category
-                row.label = f.label
-                row.start = int(f.start)
-                row.end = int(f.end)
-                row.text = f.text or ""
-                row.legal_basis = f.legal_basis or ""
-                row.severity = f.severity or ""
-                row.source = f.source or ""
-                row.field = f.field or "text"
-                row.score = None if f.score is None or not math.isfinite(f.score) else float(f.score)
-                row.reason = f.reason or ""
-            stale = [row.id for rows in existing.values() for row in rows]
-            if stale:
-                s.execute(delete(FindingRow).where(FindingRow.id.in_(stale)))
+            self._save_analysis_tx(s, version_id, labels, scores, findings)
+
+    def _save_analysis_tx(
+        self,
+        s: Session,
+        version_id: int,
+        labels: list[str],
+        scores: dict[str, float],
+        findings: list[Finding],
+    ) -> None:
+        version = s.get(DocumentVersion, version_id, with_for_update=True)
+        if version is None:
+            raise KeyError(f"no document version {version_id}")
+        version.labels = _unique(str(label) for label in labels)
+        version.scores = _clean_scores(scores)
+        version.analyzed_at = utcnow()
+        existing: dict[tuple, list[FindingRow]] = defaultdict(list)
+        for row in s.scalars(
+            select(FindingRow).where(FindingRow.version_id == version_id).order_by(FindingRow.id)
+        ):
+            existing[_finding_key(row)].append(row)
+        for f in findings:
+            bucket = existing.get(_finding_key(f))
+            row = bucket.pop(0) if bucket else None
+            if row is None:
+                row = FindingRow(version_id=version_id, document_id=version.document_id)
+                s.add(row)
+            row.category = f.category
+            row.label = f.label
+            row.start = int(f.start)
+            row.end = int(f.end)
+            row.text = f.text or ""
+            row.legal_basis = f.legal_basis or ""
+            row.severity = f.severity or ""
+            row.source = f.source or ""
+            row.field = f.field or "text"
+            row.score = None if f.score is None or not math.isfinite(f.score) else float(f.score)
+            row.reason = f.reason or ""
+        stale = [row.id for rows in existing.values() for row in rows]
+        if stale:
+            s.execute(delete(FindingRow).where(FindingRow.id.in_(stale)))
 
     def get_document(self, doc_id: str) -> dict | None:
         """The document, its current version, that version's findings and the version history."""

@@ -241,6 +241,47 @@ def test_findings_of_old_versions_not_counted(store: Store) -> None:
     assert idx.version == 2 and idx.labels == [] and idx.findings == []
 
 
+def test_save_many_batches_versions_and_analysis(store: Store) -> None:
+    old = save(store, "http://a.cn/b0", "旧内容")
+
+    def item(url: str, text: str, hits: list[Finding]) -> dict:
+        return {
+            "run_id": None,
+            "source_id": "src",
+            "url": url,
+            "final_url": url,
+            "extracted": Extracted(url=url, title="批量", text=text),
+            "content_hash": f"h:{text}",
+            "raw": text.encode(),
+            "headers": {"ETag": '"b"'},
+            "fetched_at": T0,
+            "rendered": False,
+            "institution_id": None,
+            "region": None,
+            "analysis": (["exaggerated_efficacy"] if hits else [], {}, hits),
+        }
+
+    outs = store.save_many(
+        [
+            item("http://a.cn/b1", "一次治愈", [rule_hit(0, 4)]),
+            item("http://a.cn/b0", "旧内容", [rule_hit(0, 1)]),  # unchanged: analysis not applied
+            item("http://a.cn/b1#again", "一次治愈", [rule_hit(0, 4)]),  # same page twice in one batch
+            item("http://a.cn/b2", "正常科普", []),
+        ]
+    )
+    assert [(o.created, o.changed, o.version) for o in outs] == [
+        (True, True, 1),
+        (False, False, 1),
+        (False, False, 1),
+        (True, True, 1),
+    ]
+    assert outs[1].doc_id == old.doc_id and outs[0].doc_id == outs[2].doc_id
+    stats = store.stats()
+    assert stats["documents"] == 3 and stats["versions"] == 3 and stats["findings"] == 1
+    assert store.validators("http://a.cn/b2") == ('"b"', None)
+    assert store.save_many([]) == []
+
+
 def test_validators_round_trip_and_mark_unchanged(store: Store) -> None:
     assert store.validators("http://a.cn/5") == (None, None)
     assert store.mark_unchanged("http://a.cn/5", None) is None
