@@ -252,7 +252,13 @@ class Store:
             self._lock = _sqlite_write_lock(key)
         self._read_sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
         self._write_sessions = sessionmaker(bind=self._writer, expire_on_commit=False)
-        Base.metadata.create_all(self.engine)
+        # Inside one write transaction, so processes opening a new database at once do not race.
+        # (A later schema change goes through an Alembic migration against store.models.Base.metadata.)
+        if self._lock is not None:
+            with self._lock, self._writer.begin() as conn:
+                Base.metadata.create_all(conn)
+        else:
+            Base.metadata.create_all(self.engine)
 
     @classmethod
     def from_settings(cls, settings: config.Settings) -> Store:
