@@ -98,10 +98,9 @@ def classify_exception(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, CannotResolveHostError | tx_error.DNSLookupError):
         return "dns_error", detail
     if isinstance(exc, DownloadCancelledError):
-        text = str(exc)
-        if "maxsize" in text.lower() or "DOWNLOAD_MAXSIZE" in text or "larger than" in text:
-            return "too_large", text
-        return "connection_error", detail
+        # Scrapy cancels a download for exceeding DOWNLOAD_MAXSIZE: with the size in the message when the
+        # Content-Length announces it, with an empty message when a streamed body grows past the cap.
+        return "too_large", str(exc) or "响应体超过 DOWNLOAD_MAXSIZE，下载已中止"
     if isinstance(
         exc,
         DownloadConnectionRefusedError

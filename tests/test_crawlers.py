@@ -83,7 +83,9 @@ class Web:
                     self.send_response(status)
                     for k, v in hdrs.items():
                         self.send_header(k, v)
-                    if "Content-Length" not in hdrs:
+                    if hdrs.get("Connection") == "close":  # streamed: no Content-Length, body ends at close
+                        self.close_connection = True
+                    elif "Content-Length" not in hdrs:
                         self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
                     self.wfile.write(body)
@@ -135,6 +137,8 @@ def build_web() -> Web:
             "/loop1",
             "/chain/0",
             "/big",
+            "/big-stream",
+            "/refresh-js",
             "/binary",
             "/slow",
             "/calendar/2025/01",
@@ -158,6 +162,14 @@ def build_web() -> Web:
     for i in range(12):
         site[f"/chain/{i}"] = lambda h, i=i: (302, {"Location": f"/chain/{i + 1}"}, b"")
     site["/big"] = lambda h: (200, {"Content-Type": "text/html"}, b"<p>" + b"x" * 300_000 + b"</p>")
+    site["/big-stream"] = lambda h: (
+        200,
+        {"Content-Type": "text/html", "Connection": "close"},
+        b"y" * 300_000,
+    )
+    site["/refresh-js"] = lambda h: html(
+        "<meta http-equiv='refresh' content='0; url=javascript:alert(1)'><p>刷新到脚本的页面</p>"
+    )
     site["/binary"] = lambda h: (200, {"Content-Type": "text/html"}, PNG)
 
     def slow(h: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
@@ -238,9 +250,12 @@ def build_web() -> Web:
             "<published>2026-03-04T10:00:00+08:00</published></entry></feed>"
         ).encode(),
     )
-    news["/list"] = lambda h: html(links("/article/l1", "/article/l2") + '<a href="/list-2">下一页</a>')
-    news["/list-2"] = lambda h: html(links("/article/l3"))
-    for art in ("rss-1", "rss-2", "atom-1", "l1", "l2", "l3"):
+    news["/list/1.html"] = lambda h: html(
+        links("/article/l1", "/article/l2") + '<a href="/list/2.html">下一页</a>'
+    )
+    news["/list/2.html"] = lambda h: html(links("/article/l3") + '<a href="/list/3.html">更早的新闻</a>')
+    news["/list/3.html"] = lambda h: html(links("/article/l4"))
+    for art in ("rss-1", "rss-2", "atom-1", "l1", "l2", "l3", "l4"):
         news[f"/article/{art}"] = lambda h: html(links("/article/related") + "<p>正文</p>")
     news["/article/related"] = lambda h: html("related")
 
@@ -279,7 +294,7 @@ def sources_for(web: Web) -> list[SourceConfig]:
             id="news",
             type="news",
             feeds=[web.url("news", "/rss.xml"), web.url("news", "/atom.xml")],
-            start_urls=[web.url("news", "/list")],
+            start_urls=[web.url("news", "/list/1.html")],
             depth=2,
         ),
         SourceConfig(id="wechat", type="wechat", start_urls=[web.url("wechat", "/account/demo")]),
@@ -347,6 +362,7 @@ def test_failures_have_the_right_kind_and_the_crawl_goes_on(crawl: dict[str, Any
         "/loop1": "redirect_loop",
         "/chain/0": "too_many_redirects",
         "/big": "too_large",
+        "/big-stream": "too_large",
         "/slow": "timeout",
         "/private/secret": "robots_disallowed",
     }
@@ -356,6 +372,8 @@ def test_failures_have_the_right_kind_and_the_crawl_goes_on(crawl: dict[str, Any
     assert site["http://nonexistent-host.invalid/dns"]["error_kind"] == "dns_error"
     assert site[web.url("site", "/error")]["status"] == 500
     assert site[web.url("site", "/loop1")]["final_url"] == web.url("site", "/loop2")
+    refresh = site[web.url("site", "/refresh-js")]  # unusable meta-refresh target: the page itself is kept
+    assert refresh["status"] == 200 and refresh["error_kind"] is None
     # the crawl went on past every failure
     assert site[web.url("site", "/c")]["status"] == 200 and site[web.url("site", "/c")]["error_kind"] is None
     # bounded retries: 1 + RETRY_TIMES for a 500, no retry for a 404
@@ -456,9 +474,11 @@ def test_news_feeds_and_list_pages(crawl: dict[str, Any]) -> None:
     assert (
         news[web.url("news", "/article/atom-1")]["headers"]["x-feed-published"] == "2026-03-04T10:00:00+08:00"
     )
-    for path in ("/list", "/list-2", "/article/l1", "/article/l2", "/article/l3"):
+    for path in ("/list/1.html", "/list/2.html", "/list/3.html", "/article/l1", "/article/l3", "/article/l4"):
         assert news[web.url("news", path)]["status"] == 200, path
-    assert news[web.url("news", "/list-2")]["depth"] == 0  # pagination keeps the list's depth
+    # pagination (下一页 text, or a URL differing only in numbers) keeps the list's depth; articles are one deeper
+    assert news[web.url("news", "/list/3.html")]["depth"] == 0
+    assert news[web.url("news", "/article/l4")]["depth"] == 1
     assert web.url("news", "/article/related") not in news  # articles are leaves
     assert web.url("news", "/rss.xml") not in news
 

@@ -12,6 +12,7 @@ from typing import Any
 from lxml import etree
 from scrapy.http import Response
 
+from crawlers.spidermiddlewares.traps import url_pattern
 from crawlers.spiders.base import SourceSpider
 
 _NEXT_TEXT = re.compile(r"^\s*(下一页|下页|后一页|next|next page|»|>|›|>>)\s*$", re.IGNORECASE)
@@ -54,7 +55,7 @@ def parse_feed(body: bytes) -> list[dict[str, str]]:
                 elif text:
                     link = link or text
             elif name in ("pubDate", "published", "date") or (name == "updated" and not published):
-                published = text if name != "updated" else (published or text)
+                published = text
             elif name == "title":
                 title = text
             elif (
@@ -117,19 +118,23 @@ class NewsSpider(SourceSpider):
         yield item
 
     def pagination_links(self, response: Response) -> list[str]:
+        """Links to other pages of the same list: ``rel=next``, 下一页-style text, page-number links, or URLs that
+        differ from this list page's URL only in their numbers (``/list/1.html`` → ``/list/2.html``)."""
         urls: list[str] = []
+        own_pattern = url_pattern(response.url)
         for a in response.xpath("//a[@href]"):
             href = a.attrib.get("href", "")
             text = " ".join(a.xpath(".//text()").getall()).strip()
             rel = (a.attrib.get("rel") or "").lower()
-            if (
+            url = response.urljoin(href).split("#", 1)[0]
+            is_page = (
                 "next" in rel.split()
-                or _NEXT_TEXT.match(text)
-                or (text.isdigit() and _PAGE_PARAM.search(href))
-            ):
-                url = response.urljoin(href).split("#", 1)[0]
-                if self.allowed_url(url) and url not in urls and url != response.url:
-                    urls.append(url)
+                or bool(_NEXT_TEXT.match(text))
+                or (text.isdigit() and bool(_PAGE_PARAM.search(href)))
+                or (own_pattern is not None and url_pattern(url) == own_pattern)
+            )
+            if is_page and self.allowed_url(url) and url not in urls and url != response.url:
+                urls.append(url)
         for href in response.xpath("//link[@rel='next']/@href").getall():
             url = response.urljoin(href)
             if self.allowed_url(url) and url not in urls:
