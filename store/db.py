@@ -16,7 +16,7 @@ import re
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -246,6 +246,7 @@ class Store:
         # Same pool; connections checked out through _writer start write transactions (BEGIN IMMEDIATE).
         self._writer = self.engine.execution_options(yijian_write=True)
         self._lock: threading.Lock | None = None
+        self._shared_connection = isinstance(self.engine.pool, StaticPool)
         if self.engine.dialect.name == "sqlite":
             db = self.engine.url.database or ":memory:"
             key = str(Path(db).resolve()) if db != ":memory:" else f"memory:{id(self)}"
@@ -312,6 +313,10 @@ class Store:
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
+        if self._shared_connection:  # in-memory SQLite: one connection, so reads queue with writes
+            with self._lock or nullcontext(), self._read_sessions() as session:
+                yield session
+            return
         with self._read_sessions() as session:
             yield session
 

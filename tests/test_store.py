@@ -561,3 +561,19 @@ def test_blobs_put_file_and_verify(tmp_path: Path) -> None:
     assert sha == blobs.put(src.read_bytes()) and blobs.verify(sha)
     blobs.path(sha).write_bytes(b"changed")
     assert not blobs.verify(sha)
+
+
+def test_in_memory_store_is_usable_from_threads(tmp_path: Path) -> None:
+    with Store("sqlite://", tmp_path / "blobs") as mem:
+
+        def worker(t: int) -> None:
+            for i in range(10):
+                save(mem, f"http://m.cn/{t}/{i}", f"{t}-{i}")
+                mem.stats()
+
+        threads = [threading.Thread(target=worker, args=(t,)) for t in range(3)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert mem.stats()["documents"] == 30
