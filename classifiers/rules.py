@@ -753,11 +753,15 @@ def default_engine() -> RuleEngine:
 
 
 class RuleClassifier:
-    """:class:`classifiers.base.Classifier` over the legal lexicon (plus review-certificate checks)."""
+    """:class:`classifiers.base.Classifier` over the legal lexicon.
+
+    ``check_certs=True`` also adds findings for malformed/expired review-certificate numbers (off by default:
+    ``pipelines.analyze`` runs :func:`classifiers.certs.find_review_certs` itself over the whole page).
+    """
 
     name = "rules"
 
-    def __init__(self, engine: RuleEngine | None = None, check_certs: bool = True) -> None:
+    def __init__(self, engine: RuleEngine | None = None, check_certs: bool = False) -> None:
         self.engine = engine or default_engine()
         self.version = self.engine.version
         self.check_certs = check_certs

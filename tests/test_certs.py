@@ -111,7 +111,8 @@ def test_missing_certificate() -> None:
 
 def test_rule_classifier_reports_bad_cert_without_changing_labels() -> None:
     text = "本院地址：某路1号，联系电话020-12345678。（京）中医广【2007】第01-30-10号"
-    result = RuleClassifier().classify([text])[0]
+    assert RuleClassifier().classify([text])[0].findings == []  # off by default: the analyzer checks certs
+    result = RuleClassifier(check_certs=True).classify([text])[0]
     certs = [f for f in result.findings if f.category == "ad_missing_invalid_review_cert"]
     assert len(certs) == 1 and certs[0].text == "（京）中医广【2007】第01-30-10号"
     assert result.labels == []
