@@ -399,3 +399,17 @@ def test_throughput(clf: RuleClassifier) -> None:
     rate = len(docs) / (time.perf_counter() - t0)
     # target is >= 2,000 short docs/s on one core; the floor here leaves room for a busy shared CI machine
     assert rate > 500, f"{rate:.0f} docs/s"
+
+
+def test_medical_dictionary_keeps_terms_whole() -> None:
+    from classifiers.segment import cut
+
+    words = cut("我院热玛吉水光针一次根治白癜风，无效退款。开展造血干细胞移植和乳腺癌改良根治术。")
+    for term in ("热玛吉", "水光针", "白癜风", "无效退款", "造血干细胞移植", "乳腺癌改良根治术"):
+        assert term in words, words
+    lines = (Path(__file__).resolve().parents[1] / "classifiers" / "data" / "medical_dict.txt").read_text(
+        "utf-8"
+    )
+    for line in lines.splitlines():
+        word, freq, tag = line.split(" ")
+        assert word and int(freq) >= 50 and tag in ("n", "nz", "l")
