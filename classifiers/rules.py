@@ -41,6 +41,7 @@ GUARD_NAMES = (  # also the order in which they are tried: document-level contex
     "enforcement",
     "legal_quote",
     "complaint",
+    "news_report",
     "academic",
     "drug_label",
     "patient_education",
@@ -78,6 +79,7 @@ GUARD_DESCRIPTIONS = {
     "drug_label": "药品说明书（无营销要素）",
     "patient_education": "患者教育/科普（无营销要素）",
     "complaint": "患者投诉或求助（属舆情，非广告）",
+    "news_report": "新闻报道的事件（服务或用语是被报道，而非被提供）",
     "official_term": "官方称号或规范诊疗术语",
     "legit_service": "合法服务的同名词",
     "not_ad": "页面无电话、预约、价格等营销要素（不具广告性）",
@@ -282,6 +284,8 @@ class RuleEngine:
             "drug_label": guards["drug_label"]["cues"],
             "patient_education": guards["patient_education"]["cues"],
             "complaint": guards["complaint"]["cues"],
+            "news_marker": guards["news_report"]["markers"],
+            "news_incident": guards["news_report"]["incidents"],
             "marketing": guards["marketing"]["cues"],
             "organisation": guards["organisation"]["cues"],
             "official_term": guards["official_term"]["phrases"],
@@ -586,6 +590,12 @@ class RuleEngine:
 
     def _g_legal_quote(self, hit: Hit, doc: _Doc) -> str | None:
         return self._doc_cue(doc, "legal_quote")
+
+    def _g_news_report(self, hit: Hit, doc: _Doc) -> str | None:
+        if doc.marketing:
+            return None
+        marker, incident = self._doc_cue(doc, "news_marker"), self._doc_cue(doc, "news_incident")
+        return f"{marker}+{incident}" if marker and incident else None
 
     def _g_academic(self, hit: Hit, doc: _Doc) -> str | None:
         return None if doc.marketing else self._doc_cue(doc, "academic")
