@@ -413,3 +413,14 @@ def test_medical_dictionary_keeps_terms_whole() -> None:
     for line in lines.splitlines():
         word, freq, tag = line.split(" ")
         assert word and int(freq) >= 50 and tag in ("n", "nz", "l")
+
+
+def test_harm_news_reports_service_without_offering_it(clf: RuleClassifier, engine: RuleEngine) -> None:
+    text = "江州晚报讯 32岁的黄女士在某美容会所注射玻尿酸后面部感染，住院十天。"
+    result = clf.classify([text])[0]
+    assert result.labels == ["negative_sentiment"]
+    assert any(
+        h.suppressed_by == "news_report" for h in engine.explain(text) if h.category.startswith("svc_")
+    )
+    notice = "市卫生健康局严厉打击“两非”、代孕：任何单位和个人不得组织孕妇“寄血验子”。"
+    assert clf.classify([notice])[0].labels == []
