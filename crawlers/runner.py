@@ -9,7 +9,9 @@ workers (processes or hosts) calling :func:`run_crawl` with the same sources and
 frontier and fetch every URL once. The Redis keys are ``yijian:<frontier>:<spider>:requests|dupefilter`` with
 ``<frontier>`` = the ``YIJIAN_FRONTIER`` override, else ``YIJIAN_RUN_ID``, else ``"default"``; they persist after
 the crawl (workers finish at different times) and expire after ``YIJIAN_FRONTIER_TTL`` seconds (default 1 day) —
-a new run must use a new frontier key to recrawl. Trap guards and page caps are counted per worker.
+a new run must use a new frontier key to recrawl. Trap guards and page caps are counted per worker. Each worker takes
+at most ``CONCURRENT_REQUESTS`` (4 in this mode) requests off the frontier at a time; a worker whose view of the
+frontier has stayed empty for ``YIJIAN_IDLE_GRACE`` seconds (default 3) closes, so start workers together.
 """
 
 from __future__ import annotations
@@ -60,7 +62,13 @@ def scrapy_settings(
                 "SCHEDULER_QUEUE_KEY": f"yijian:{frontier}:%(spider)s:requests",
                 "SCHEDULER_DUPEFILTER_KEY": f"yijian:{frontier}:%(spider)s:dupefilter",
                 "SCHEDULER_IDLE_BEFORE_CLOSE": 1,
-                "EXTENSIONS": {"crawlers.extensions.frontier_ttl.FrontierTTL": 500},
+                # Scrapy pulls up to CONCURRENT_REQUESTS requests into its own downloader queues; keep that small so
+                # a worker does not hoard the shared frontier while others sit idle (and close).
+                "CONCURRENT_REQUESTS": 4,
+                "EXTENSIONS": {
+                    "crawlers.extensions.frontier_ttl.FrontierTTL": 500,
+                    "crawlers.extensions.idle_grace.IdleGrace": 510,
+                },
             }
         )
     values.update(overrides)
