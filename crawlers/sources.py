@@ -77,6 +77,9 @@ class SourceConfig(BaseModel):
     region: str = ""
     delay: float = Field(default=0.0, ge=0.0)
     concurrency: int = Field(default=2, ge=1)
+    timeout: float | None = Field(
+        default=None, gt=0
+    )  # per-source download timeout (s); None = DOWNLOAD_TIMEOUT
 
     @field_validator("start_urls", "feeds", "sitemaps")
     @classmethod

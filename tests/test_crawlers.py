@@ -31,6 +31,7 @@ HOSTS = {
     "news": "127.0.0.54",
     "wechat": "127.0.0.55",
     "js": "127.0.0.56",
+    "cond": "127.0.0.57",
 }
 CRAWL_DELAY = 0.6
 LAST_MODIFIED = "Wed, 01 Jan 2025 00:00:00 GMT"
@@ -119,7 +120,7 @@ def build_web() -> Web:
     web = Web()
     web.start()
     port = web.port
-    site, polite, cap, news, wechat, js = (web.routes[HOSTS[k]] for k in HOSTS)
+    site, polite, cap, news, wechat, js, cond = (web.routes[HOSTS[k]] for k in HOSTS)
     a = HOSTS["site"]
 
     # --- the site: links, robots, failures, sitemaps, traps -------------------------------------------------
@@ -145,9 +146,6 @@ def build_web() -> Web:
             "/deep/x",
             "/r/s/",
             "/long/" + "y" * 2100,
-            "/etag",
-            "/lm",
-            "/etag-fresh",
             f"http://{a}:1/refused",
             "http://nonexistent-host.invalid/dns",
             "http://elsewhere.example/offsite",
@@ -185,13 +183,19 @@ def build_web() -> Web:
         site["/deep/" + "x" * n] = lambda h, n=n: html(links("/deep/" + "x" * (n + 1)))
     for n in range(1, 6):
         site["/r/" + "s/" * n] = lambda h: html(links("s/"))
-    site["/etag"] = lambda h: (
+    # --- conditional GET: the hub "/" is fetched in full (its links matter), leaves conditionally --------------
+    cond["/"] = lambda h: (
+        200,
+        {"ETag": '"root"', "Content-Type": "text/html"},
+        links("/etag", "/lm", "/etag-fresh").encode(),
+    )
+    cond["/etag"] = lambda h: (
         (304, {"ETag": '"v1"'}, b"")
         if h.get("if-none-match") == '"v1"'
         else (200, {"ETag": '"v1"'}, b"<p>e</p>")
     )
-    site["/etag-fresh"] = lambda h: (200, {"ETag": '"v9"', "Content-Type": "text/html"}, b"<p>fresh</p>")
-    site["/lm"] = lambda h: (
+    cond["/etag-fresh"] = lambda h: (200, {"ETag": '"v9"', "Content-Type": "text/html"}, b"<p>fresh</p>")
+    cond["/lm"] = lambda h: (
         (304, {}, b"")
         if h.get("if-modified-since") == LAST_MODIFIED
         else (200, {"Last-Modified": LAST_MODIFIED}, b"<p>lm</p>")
@@ -298,6 +302,7 @@ def sources_for(web: Web) -> list[SourceConfig]:
             depth=2,
         ),
         SourceConfig(id="wechat", type="wechat", start_urls=[web.url("wechat", "/account/demo")]),
+        SourceConfig(id="cond", type="site", start_urls=[web.url("cond")], depth=1),
         SourceConfig(id="js-static", type="site", start_urls=[web.url("js", "/js.html")], render="static"),
         SourceConfig(id="js-render", type="site", start_urls=[web.url("js", "/js.html")], render="js"),
     ]
@@ -322,8 +327,9 @@ def crawl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                 "YIJIAN_JSONL_BODY": 4096,
                 "YIJIAN_VALIDATORS_FACTORY": "crawlers.validators.mapping_validators",
                 "YIJIAN_VALIDATORS_MAP": {
-                    web.url("site", "/etag"): ['"v1"', None],
-                    web.url("site", "/lm"): [None, LAST_MODIFIED],
+                    web.url("cond", "/"): ['"root"', None],
+                    web.url("cond", "/etag"): ['"v1"', None],
+                    web.url("cond", "/lm"): [None, LAST_MODIFIED],
                 },
                 "DOWNLOAD_TIMEOUT": 1,
                 "DOWNLOAD_MAXSIZE": 100_000,
@@ -453,15 +459,17 @@ def test_page_cap(crawl: dict[str, Any]) -> None:
 
 def test_conditional_get_yields_304_items(crawl: dict[str, Any]) -> None:
     web: Web = crawl["web"]
-    site = by_url(crawl["items"], "site")
+    cond = by_url(crawl["items"], "cond")
     for path in ("/etag", "/lm"):
-        item = site[web.url("site", path)]
+        item = cond[web.url("cond", path)]
         assert item["status"] == 304 and item["body_len"] == 0 and item["error_kind"] is None
-    assert web.hits("site", "/etag")[0][2]["if-none-match"] == '"v1"'
-    assert web.hits("site", "/lm")[0][2]["if-modified-since"] == LAST_MODIFIED
-    fresh = site[web.url("site", "/etag-fresh")]
+    assert web.hits("cond", "/etag")[0][2]["if-none-match"] == '"v1"'
+    assert web.hits("cond", "/lm")[0][2]["if-modified-since"] == LAST_MODIFIED
+    fresh = cond[web.url("cond", "/etag-fresh")]
     assert fresh["status"] == 200 and fresh["headers"]["etag"] == '"v9"'
-    assert "if-none-match" not in web.hits("site", "/etag-fresh")[0][2]
+    assert "if-none-match" not in web.hits("cond", "/etag-fresh")[0][2]
+    # the hub page has validators too, but is fetched in full so its links are still followed
+    assert "if-none-match" not in web.hits("cond", "/")[0][2] and cond[web.url("cond", "/")]["status"] == 200
 
 
 def test_news_feeds_and_list_pages(crawl: dict[str, Any]) -> None:

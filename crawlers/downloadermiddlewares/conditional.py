@@ -4,7 +4,11 @@ Adds ``If-None-Match`` / ``If-Modified-Since`` to page requests from the lookup 
 ``YIJIAN_VALIDATORS_FACTORY`` (default :func:`crawlers.validators.store_validators`). A ``304 Not Modified`` reaches
 the spider (``HTTPERROR_ALLOW_ALL``) and becomes a PageItem with status 304 and an empty body. Disabled by
 ``YIJIAN_CONDITIONAL_GET = False`` or when the factory returns ``None``. Requests with
-``meta["dont_conditional"]`` and non-page requests (robots, sitemaps, feeds, images) are left alone.
+``meta["dont_conditional"]`` are left alone, and so is everything the spider did not mark
+``meta["yijian_conditional"]``: only leaf pages (news and WeChat articles, pages at the source's maximum depth) are
+fetched conditionally. A 304 has no body, so on a hub page (home, list) it would hide every link below it and the
+recrawl would stop there; hubs are fetched in full and the pipeline recognises an identical body as unchanged.
+Robots, sitemaps, feeds and images are never conditional.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ class ConditionalGetMiddleware:
     def process_request(self, request: Request) -> None:
         if request.method != "GET" or request.meta.get("dont_conditional"):
             return
-        if request.meta.get("yijian_kind") != "page":
+        if not request.meta.get("yijian_conditional"):
             return
         if b"If-None-Match" in request.headers or b"If-Modified-Since" in request.headers:
             return

@@ -59,6 +59,8 @@ class SourceSpider(scrapy.Spider):
         kwargs.setdefault("name", f"{self.source_type or 'source'}-{source.id}")
         super().__init__(*args, **kwargs)
         self.source = source
+        if source.timeout is not None:
+            self.download_timeout = source.timeout  # read by Scrapy's DownloadTimeoutMiddleware
         self._include = [re.compile(p) for p in source.include]
         self._exclude = [re.compile(p) for p in source.exclude]
         self._robots_sitemap_hosts: set[str] = set()
@@ -79,8 +81,13 @@ class SourceSpider(scrapy.Spider):
         kind: str = "page",
         meta: dict[str, Any] | None = None,
         dont_filter: bool = False,
+        leaf: bool | None = None,
     ) -> Request:
+        """A request with our errback. ``leaf``: its links will not be followed (default: at the source's maximum
+        depth); only leaves are fetched conditionally — a 304 on a hub page would hide the links below it."""
         m: dict[str, Any] = {"depth": depth, "yijian_kind": kind, **(meta or {})}
+        if kind == "page":
+            m["yijian_conditional"] = depth >= self.source.depth if leaf is None else leaf
         if kind == "page" and self.source.render == "js":
             timeout_ms = int(self.settings.getfloat("YIJIAN_RENDER_TIMEOUT", 15.0) * 1000)
             m["playwright"] = True

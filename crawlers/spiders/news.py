@@ -105,7 +105,7 @@ class NewsSpider(SourceSpider):
                 "feed_published": entry["published"],
                 "feed_title": entry["title"],
             }
-            yield self.make_request(url, self.parse_article, depth=depth, meta=meta)
+            yield self.make_request(url, self.parse_article, depth=depth, meta=meta, leaf=True)
 
     def parse_article(self, response: Response) -> Iterator[Any]:
         item = self.page_item(response)
@@ -154,4 +154,4 @@ class NewsSpider(SourceSpider):
             yield self.make_request(url, self.parse_list, depth=depth)
         for url in self.extract_links(response):
             if url not in pages:
-                yield self.make_request(url, self.parse_article, depth=depth + 1)
+                yield self.make_request(url, self.parse_article, depth=depth + 1, leaf=True)

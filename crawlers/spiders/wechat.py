@@ -61,7 +61,7 @@ class WechatSpider(SourceSpider):
         depth = int(response.meta.get("depth", 0)) + 1
         articles = self.article_links(response)
         for url in articles:
-            yield self.make_request(url, self.parse_page, depth=depth)
+            yield self.make_request(url, self.parse_page, depth=depth, leaf=True)
         for url in self.extract_links(response):
             if url not in articles:
                 yield self.make_request(url, self.parse_page, depth=depth)
