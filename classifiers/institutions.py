@@ -174,12 +174,9 @@ SERVICES: tuple[Service, ...] = (
             "中医诊疗",
             "中医门诊",
             "中医理疗",
+            # 推拿、拔罐、艾灸、刮痧 and 中药调理 are left out: 养生馆 may offer them as non-medical 保健 services
+            # and hospitals prescribe 中成药 without a 中医科 licence.
             "针灸",
-            "推拿",
-            "拔罐",
-            "艾灸",
-            "刮痧",
-            "中药调理",
             "正骨",
         ),
     ),
@@ -364,12 +361,28 @@ def find_services(text: str) -> list[tuple[Service, int, int]]:
     if len(low) != len(text):
         low = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
     out = []
+    bounds: set[int] | None = None
     for m in _TERM_RE.finditer(low):
         before = low[max(0, m.start() - 6) : m.start()]
         if any(neg in before for neg in _NEGATORS):
             continue
+        if bounds is None:
+            bounds = _word_bounds(text)
+        if m.start() not in bounds or m.end() not in bounds:
+            continue  # inside a longer word: 性病 in 慢性病, 化疗 in 文化疗愈
         out.append((_TERM_TO_SERVICE[m.group(0)], m.start(), m.end()))
     return out
+
+
+def _word_bounds(text: str) -> set[int]:
+    """Character offsets where jieba (with the medical dictionary) puts a word boundary."""
+    from classifiers.segment import tokenizer
+
+    bounds = {0, len(text)}
+    for _word, start, end in tokenizer().tokenize(text):
+        bounds.add(start)
+        bounds.add(end)
+    return bounds
 
 
 def scope_findings(inst: Institution, text: str, field: str = "text") -> list[Finding]:

@@ -6,45 +6,17 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
+
+from console.options import _dump, _settings, console, data_dir_option, json_option, out
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-F = TypeVar("F", bound=Callable[..., Any])
-console = Console(stderr=True)
-out = Console(highlight=False)
-
-
-def data_dir_option(f: F) -> F:
-    return click.option(
-        "--data-dir",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        envvar="YIJIAN_DATA_DIR",
-        help="数据目录（默认 ./data，或环境变量 YIJIAN_DATA_DIR）",
-    )(f)
-
-
-def json_option(f: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="输出 JSON")(f)
-
-
-def _settings(data_dir: Path | None):
-    from config import get_settings
-
-    return get_settings(data_dir=data_dir)
-
-
-def _dump(obj: Any) -> None:
-    out.print(json.dumps(obj, ensure_ascii=False, indent=2, default=str), soft_wrap=True, markup=False)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -60,7 +32,11 @@ def main() -> None:
 @data_dir_option
 @json_option
 def crawl(
-    source_ids: tuple[str, ...], all_sources: bool, sources_file: Path | None, data_dir: Path | None, as_json: bool
+    source_ids: tuple[str, ...],
+    all_sources: bool,
+    sources_file: Path | None,
+    data_dir: Path | None,
+    as_json: bool,
 ) -> None:
     """抓取来源：分析、入库、建立索引。"""
     from console.jobs import crawl_sources, load_registry
@@ -110,7 +86,9 @@ def extract(path_or_url: str, as_json: bool, data_dir: Path | None) -> None:
         _dump(data)
         return
     out.print(f"[bold]{_esc(data['title'])}[/bold]  状态：{data['status']}")
-    out.print(f"发布时间：{data['published_at'] or '-'}  作者：{_esc(data['author']) or '-'}  公众号：{_esc(data['account']) or '-'}")
+    out.print(
+        f"发布时间：{data['published_at'] or '-'}  作者：{_esc(data['author']) or '-'}  公众号：{_esc(data['account']) or '-'}"
+    )
     out.print(_esc(data["text"][:2000]))
 
 
@@ -149,8 +127,12 @@ def _print_findings(findings: list[dict[str, Any]]) -> None:
     table = Table("类别", "严重度", "位置", "命中文本", "法律依据", "来源")
     for f in findings:
         table.add_row(
-            f["category"], f["severity"], f"{f['field']} {f['start']}–{f['end']}", _esc(f["text"]),
-            _esc(f["legal_basis"]), f["source"],
+            f["category"],
+            f["severity"],
+            f"{f['field']} {f['start']}–{f['end']}",
+            _esc(f["text"]),
+            _esc(f["legal_basis"]),
+            f["source"],
         )
     out.print(table)
 
@@ -316,7 +298,9 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
 
 # ----------------------------------------------------------------------------------------------- demo
 @main.command("demo-web")
-@click.option("--port", default=None, type=int, help="端口（默认 8765；各演示站点使用同一端口、不同回环地址）")
+@click.option(
+    "--port", default=None, type=int, help="端口（默认 8765；各演示站点使用同一端口、不同回环地址）"
+)
 def demo_web(port: int | None) -> None:
     """启动内置演示网站（127.0.0.x 上的离线“互联网”）。"""
     from demo import DEFAULT_PORT
@@ -354,22 +338,16 @@ def schedule(sources_file: Path | None, data_dir: Path | None) -> None:
     run_forever(_settings(data_dir), sources_file)
 
 
-def _register_plugins() -> None:
+def _register_subsystem_commands() -> None:
     """Command groups that live next to their subsystem."""
-    import importlib
+    from console.cmd_index import index
+    from console.cmd_model import evaluate, train
 
-    for module, attr in (("console.cmd_index", "index"), ("console.cmd_model", "train"),
-                         ("console.cmd_model", "evaluate")):  # fmt: skip
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name == module:
-                continue
-            raise
-        main.add_command(getattr(mod, attr))
+    for command in (index, train, evaluate):
+        main.add_command(command)
 
 
-_register_plugins()
+_register_subsystem_commands()
 
 if __name__ == "__main__":
     main()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from console.cli import _settings, data_dir_option, json_option
+from console.options import _settings, data_dir_option, json_option
 
 
 @click.command()

@@ -13,7 +13,9 @@ DEMO_SOURCES = PACKAGE_ROOT / "demo" / "sources.yaml"
 DEMO_INSTITUTIONS = PACKAGE_ROOT / "demo" / "institutions.yaml"
 
 
-def load_registry(settings: Settings, sources_file: Path | None = None, variables: dict[str, str] | None = None):
+def load_registry(
+    settings: Settings, sources_file: Path | None = None, variables: dict[str, str] | None = None
+):
     import os
 
     path = sources_file or settings.resolve_sources_file()
@@ -21,7 +23,9 @@ def load_registry(settings: Settings, sources_file: Path | None = None, variable
     return load_sources(path, variables)
 
 
-def crawl_sources(settings: Settings, sources: list[SourceConfig], *, progress: bool = False) -> dict[str, Any]:
+def crawl_sources(
+    settings: Settings, sources: list[SourceConfig], *, progress: bool = False
+) -> dict[str, Any]:
     """One crawl run over ``sources``: fetch, analyse, store, index. Returns the run summary."""
     from classifiers.institutions import InstitutionRegistry
     from crawlers.runner import run_crawl
@@ -89,7 +93,9 @@ def summarize_run(store: Any, run_id: int, crawl_stats: dict[str, Any], seconds:
     }
 
 
-def run_demo(settings: Settings, *, port: int | None = None, once: bool = True, progress: bool = True) -> dict[str, Any]:
+def run_demo(
+    settings: Settings, *, port: int | None = None, once: bool = True, progress: bool = True
+) -> dict[str, Any]:
     """Start the bundled demo web, crawl every demo source, analyse and index; keep serving unless ``once``."""
     from demo.server import DemoWeb, find_free_port
 

@@ -163,6 +163,7 @@ class _Handler(BaseHTTPRequestHandler):
                 {"Content-Type": "text/plain; charset=utf-8"},
                 f"demo server error: {exc!r}".encode(),
             )
+        self.server.web.access_log.append((time.monotonic(), self.server.site, method, self.path, resp.status))
         try:
             self.send_response(resp.status)
             body = resp.body
@@ -211,6 +212,8 @@ class DemoWeb:
         self._revision = 1
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str, int], tuple[bytes, str, float]] = {}
+        # (monotonic time, site, method, path, status) of every request: lets tests check politeness server-side
+        self.access_log: list[tuple[float, str, str, str, int]] = []
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 

@@ -90,9 +90,12 @@ class Analyzer:
         full_text = "\n".join([doc.title, doc.text, *(i.ocr_text for i in doc.images if i.ocr_text)])
         institution = None
         if self.registry is not None:
-            institution = self.registry.link(doc.url, full_text, doc.account)
-            if institution is not None:
-                for f in scope_findings(institution, doc.text):
+            # The licence-scope check applies to what an institution publishes itself (its domain or WeChat
+            # account), not to third-party news that merely names it.
+            publisher = self.registry.link(doc.url, "", doc.account)
+            institution = publisher or self.registry.link(doc.url, full_text, doc.account)
+            if publisher is not None:
+                for f in scope_findings(publisher, doc.text):
                     findings.append(f)
                     if f.label:
                         labels.add(f.label)

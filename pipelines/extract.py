@@ -676,10 +676,42 @@ def _extract_generic(tree: Any, html: str, url: str, base: str, result: Extracte
     result.published_at = find_publish_time(tree, title=result.title, raw_html=html)
     result.images = _images(node if node is not None else root, base)
 
+    if result.published_at is None:
+        # Not an article (no publish time): a hospital home or service page spreads its claims over banners
+        # and several sections, and the densest block alone would drop them. Keep every non-navigation block.
+        page = _page_text(tree)
+        if _nospace_len(result.text) < PAGE_TEXT_RATIO * _nospace_len(page):
+            result.text = page
+            result.images = _images(root, base)
+
     # A WeChat-style "deleted" notice served from an unknown URL.
     if _nospace_len(result.text) < 60 and (marker := deleted_reason(result.text or full_text[:500])):
         result.status = "deleted"
         result.error_detail = f"文章已删除或无法查看：{marker}"
+
+
+PAGE_TEXT_RATIO = 0.6
+_LINK_BLOCKS = ("nav", "ul", "ol", "dl", "div", "table", "tr", "td", "p", "li", "span", "header", "footer")
+
+
+def _page_text(tree: Any) -> str:
+    """All visible text of the page in reading order, without navigation: blocks made mostly of link text
+    (menus, link lists, breadcrumbs) are dropped."""
+    body = tree.find("body")
+    node = body if body is not None else tree
+    copy = _parse(etree.tostring(node, encoding="unicode"))
+    _strip_boilerplate(copy)
+    for el in list(copy.iter(*_LINK_BLOCKS)):
+        if el.getparent() is None:
+            continue
+        size = _nospace_len(el.text_content())
+        if size and _link_text_len(el) > 0.6 * size:
+            el.drop_tree()
+    out: list[str] = []
+    buf: list[str] = []
+    _render_all(copy, out, buf)
+    _flush(out, buf)
+    return "\n".join(line for line in out if line.strip())
 
 
 def _clean_lines(tree: Any) -> str:

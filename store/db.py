@@ -439,6 +439,20 @@ class Store:
                     return
             s.add(FetchError(run_id=run_id, source_id=source_id, url=url, kind=kind, detail=detail or ""))
 
+    def list_errors(self, run_id: int | None = None, kind: str | None = None, limit: int = 1000) -> list[dict]:
+        """Recorded failures, newest first (optionally of one run and/or one kind)."""
+        with self._read() as s:
+            q = select(FetchError).order_by(FetchError.id.desc()).limit(limit)
+            if run_id is not None:
+                q = q.where(FetchError.run_id == run_id)
+            if kind is not None:
+                q = q.where(FetchError.kind == kind)
+            return [
+                {"run_id": e.run_id, "source_id": e.source_id, "url": e.url, "kind": e.kind, "detail": e.detail,
+                 "at": _iso(e.at)}
+                for e in s.scalars(q).all()
+            ]  # fmt: skip
+
     def list_runs(self, limit: int = 20) -> list[dict]:
         with self._read() as s:
             runs = s.scalars(select(CrawlRun).order_by(CrawlRun.id.desc()).limit(limit)).all()
