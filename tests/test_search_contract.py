@@ -324,6 +324,8 @@ def test_bad_query_options_are_rejected(backend):
         backend.search(SearchQuery(histogram_interval="hour"))
     with pytest.raises(ValueError):
         backend.search(SearchQuery(sort="random"))
+    with pytest.raises(ValueError, match="search_after"):
+        backend.search(SearchQuery(offset=9_990, size=20))
 
 
 def test_search_on_empty_index(backend):

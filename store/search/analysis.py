@@ -105,7 +105,12 @@ def fill_histogram(counts: dict[str, int], interval: str) -> list[tuple[str, int
     return out
 
 
-def validate_query(interval: str | None, sort: str) -> None:
+MAX_RESULT_WINDOW = 10_000  # Elasticsearch's index.max_result_window; both backends enforce it alike
+
+
+def validate_query(interval: str | None, sort: str, offset: int = 0, size: int = 0) -> None:
+    if offset + size > MAX_RESULT_WINDOW:
+        raise ValueError(f"翻页过深（offset+size 超过 {MAX_RESULT_WINDOW}），请改用 search_after 游标翻页")
     if interval is not None and interval not in HISTOGRAM_INTERVALS:
         raise ValueError(f"未知的直方图间隔: {interval!r}（可选 day/week/month）")
     if sort not in SORTS:

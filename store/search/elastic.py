@@ -109,6 +109,10 @@ class ElasticSearch:
         except ApiError as exc:
             if exc.meta.status in _RETRY_STATUS or exc.meta.status >= 500:
                 raise SearchUnavailable(f"Elasticsearch 暂不可用（{what}）: HTTP {exc.meta.status}") from exc
+            if exc.meta.status in (401, 403):  # credentials/privileges: an operator must act; documents wait
+                raise SearchUnavailable(
+                    f"Elasticsearch 认证或权限失败（{what}）: HTTP {exc.meta.status}"
+                ) from exc
             raise
 
     # -- installation ------------------------------------------------------------------------------------------
@@ -394,7 +398,7 @@ class ElasticSearch:
         return {"bool": {"must": must, "filter": filters}}
 
     def search(self, query: SearchQuery) -> SearchResult:
-        analysis.validate_query(query.histogram_interval, query.sort)
+        analysis.validate_query(query.histogram_interval, query.sort, query.offset, query.size)
         terms = analysis.query_terms(query.text)
         by_date = query.sort == "date" or not terms
         sort: list[Any] = (

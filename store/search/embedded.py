@@ -190,7 +190,7 @@ class EmbeddedSearch:
     # -- search ------------------------------------------------------------------------------------------------
 
     def search(self, query: SearchQuery) -> SearchResult:
-        analysis.validate_query(query.histogram_interval, query.sort)
+        analysis.validate_query(query.histogram_interval, query.sort, query.offset, query.size)
         terms = analysis.query_terms(query.text)
         params: list[Any] = []
         if terms:
