@@ -180,6 +180,12 @@ def test_empty_query_matches_all_newest_first(backend):
     result = backend.search(SearchQuery())
     assert result.total == 5
     assert ids(result) == ["d4", "d3", "d2", "d1", "d5"]  # undated last
+    assert result.facets["region"] == {"上海": 2, "北京": 2, "广州": 1}
+    assert result.facets["labels"] == {
+        "exaggerated_efficacy": 2,
+        "negative_sentiment": 1,
+        "unapproved_service": 1,
+    }
     dated = backend.search(SearchQuery(text="根治", sort="date"))
     assert ids(dated) == ["d3", "d2", "d1", "d5"]
 

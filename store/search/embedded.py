@@ -223,7 +223,9 @@ class EmbeddedSearch:
 
         conn = self._conn()
         cte = f"WITH m AS ({base}) "
-        total = int(conn.execute(cte + "SELECT count(*) FROM m", params).fetchone()[0])
+        match_all = not params  # no words, no filters: count and facet straight from the tables' indexes
+        count_sql = "SELECT count(*) FROM docs" if match_all else cte + "SELECT count(*) FROM m"
+        total = int(conn.execute(count_sql, params).fetchone()[0])
 
         by_date = query.sort == "date" or not terms
         key = "sort_date" if by_date else "score"
@@ -250,11 +252,12 @@ class EmbeddedSearch:
         if query.facets:
             facets = {f: {} for f in FACET_FIELDS}
             counted: dict[str, list[tuple[str, int]]] = {f: [] for f in FACET_FIELDS}
-            for field, value, n in conn.execute(
-                cte
-                + "SELECT field, value, count(*) FROM terms WHERE rid IN (SELECT rid FROM m) GROUP BY field, value",
-                params,
-            ):
+            facet_sql = "SELECT field, value, count(*) FROM terms GROUP BY field, value"
+            if not match_all:
+                facet_sql = cte + facet_sql.replace(
+                    "FROM terms", "FROM terms WHERE rid IN (SELECT rid FROM m)"
+                )
+            for field, value, n in conn.execute(facet_sql, params):
                 counted[field].append((value, n))
             for field, pairs in counted.items():
                 pairs.sort(key=lambda p: (-p[1], p[0]))
