@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import resource
 import traceback
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -119,7 +120,15 @@ def _crawl_in_child(payload: dict[str, Any]) -> dict[str, Any]:
         process.crawl(crawler, source=source)
     process.start()
     per_source = {sid: _jsonable(crawler.stats.get_stats()) for sid, crawler in crawlers}
-    return {"per_source": per_source, "totals": _totals(per_source)}
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    browsers = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "per_source": per_source,
+        "totals": _totals(per_source),
+        # ru_maxrss is in KiB on Linux; children = Chromium for render: js sources
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "children_peak_rss_mb": round(browsers.ru_maxrss / 1024, 1),
+    }
 
 
 def _child_main(conn: Connection, payload: dict[str, Any]) -> None:

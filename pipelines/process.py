@@ -130,16 +130,25 @@ class Processor:
     # --- step 2 -------------------------------------------------------------------------------------
     def finish(self, prep: Prepared, run_id: int | None, images: dict[str, bytes] | None = None) -> Outcome:
         """OCR the fetched images, analyse, store a new version (if changed) and index it."""
-        page, ex = prep.page, prep.extracted
-        for img in ex.images:
-            data = (images or {}).get(img.src)
-            if data and len(data) <= OCR_MAX_BYTES:
-                try:
-                    img.ocr_text = ocr_image(data)
-                except Exception as exc:  # OCR must never sink a page
-                    log.warning("OCR failed for %s: %s", img.src, exc)
-        analysis = self.analyzer.analyze([ex])[0]
-        return self.save(page, ex, prep.content_hash, analysis, run_id)
+        return self.finish_many([(prep, images or {})], run_id)[0]
+
+    def finish_many(
+        self, batch: list[tuple[Prepared, dict[str, bytes]]], run_id: int | None
+    ) -> list[Outcome]:
+        """``finish`` for several pages with one classifier call (the model runs batched)."""
+        for prep, images in batch:
+            for img in prep.extracted.images:
+                data = images.get(img.src)
+                if data and len(data) <= OCR_MAX_BYTES:
+                    try:
+                        img.ocr_text = ocr_image(data)
+                    except Exception as exc:  # OCR must never sink a page
+                        log.warning("OCR failed for %s: %s", img.src, exc)
+        analyses = self.analyzer.analyze([prep.extracted for prep, _ in batch])
+        return [
+            self.save(prep.page, prep.extracted, prep.content_hash, analysis, run_id)
+            for (prep, _), analysis in zip(batch, analyses, strict=True)
+        ]
 
     def save(
         self, page: PageItem, ex: Extracted, digest: str, analysis: Analysis, run_id: int | None

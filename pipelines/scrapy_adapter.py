@@ -2,20 +2,23 @@
 
 Reads ``YIJIAN_DATA_DIR`` and ``YIJIAN_RUN_ID`` from the Scrapy settings. The blocking stages (decode, extract,
 OCR, classification, storage) run in worker threads so the reactor keeps fetching; a page's images are fetched
-through the crawler's own downloader (same politeness, same caps) between the two stages.
+through the crawler's own downloader (same politeness, same caps) between the two stages. Pages that reach the
+analysis stage together are classified in one batch (``YIJIAN_ANALYZE_BATCH``, waiting at most
+``YIJIAN_ANALYZE_WAIT`` seconds for a batch to fill), so the model runs batched.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from typing import Any
 
 from scrapy import Request
 from scrapy.crawler import Crawler
 
 from config import get_settings
-from pipelines.process import Outcome, Processor
+from pipelines.process import Outcome, Prepared, Processor
 from pipelines.types import PageItem
 
 log = logging.getLogger(__name__)
@@ -29,6 +32,11 @@ class YijianPipeline:
         self.settings = get_settings(data_dir=data_dir)
         run_id = crawler.settings.get("YIJIAN_RUN_ID")
         self.run_id = int(run_id) if run_id not in (None, "") else None
+        self.batch_size = crawler.settings.getint("YIJIAN_ANALYZE_BATCH", 16)
+        self.batch_wait = crawler.settings.getfloat("YIJIAN_ANALYZE_WAIT", 0.2)
+        self._pending: list[tuple[Prepared, dict[str, bytes], asyncio.Future[Outcome]]] = []
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._lock = asyncio.Lock()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> YijianPipeline:
@@ -52,7 +60,7 @@ class YijianPipeline:
                 outcome = prep
             else:
                 images = await self._fetch_images(prep.ocr_candidates)
-                outcome = await asyncio.to_thread(self.processor.finish, prep, self.run_id, images)
+                outcome = await self._finish_batched(prep, images)
         except Exception as exc:  # a bug in one stage must not stop the crawl: record it as data
             log.exception("processing failed for %s", item.url)
             self.processor.store.record_error(
@@ -66,6 +74,48 @@ class YijianPipeline:
         # Drop the body: nothing downstream needs it and items may be kept by feed exporters.
         item.body = b""
         return item
+
+    async def _finish_batched(self, prep: Prepared, images: dict[str, bytes]) -> Outcome:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Outcome] = loop.create_future()
+        self._pending.append((prep, images, fut))
+        if len(self._pending) >= self.batch_size:
+            loop.create_task(self._flush())
+        elif self._flush_handle is None:
+            self._flush_handle = loop.call_later(self.batch_wait, lambda: loop.create_task(self._flush()))
+        return await fut
+
+    async def _flush(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        batch, self._pending = self._pending, []
+        if not batch or self.processor is None:
+            return
+        async with self._lock:  # one batch in the model at a time; the next one fills meanwhile
+            try:
+                outcomes = await asyncio.to_thread(
+                    self.processor.finish_many, [(p, imgs) for p, imgs, _ in batch], self.run_id
+                )
+            except Exception:
+                if len(batch) == 1:
+                    raise_into = batch[0][2]
+                    if not raise_into.done():
+                        raise_into.set_exception(sys.exc_info()[1] or RuntimeError("batch failed"))
+                    return
+                # One bad page must not sink its batch: retry each page alone.
+                log.warning("batch of %d failed; processing its pages one by one", len(batch), exc_info=True)
+                for prep, imgs, fut in batch:
+                    try:
+                        outcome = await asyncio.to_thread(self.processor.finish, prep, self.run_id, imgs)
+                    except Exception as exc:
+                        fut.set_exception(exc)
+                    else:
+                        fut.set_result(outcome)
+                return
+        for (_, _, fut), outcome in zip(batch, outcomes, strict=True):
+            if not fut.done():
+                fut.set_result(outcome)
 
     async def _fetch_images(self, urls: list[str]) -> dict[str, bytes]:
         out: dict[str, bytes] = {}
