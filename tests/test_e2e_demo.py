@@ -243,3 +243,28 @@ def test_stats_cli(run: Run) -> None:
     assert stats["documents"] >= 45
     assert stats["versions"] == stats["documents"] + 1
     assert stats["errors_by_kind"]["redirect_loop"] >= 1
+
+
+def test_elasticsearch_backend_gives_the_same_hits(run: Run) -> None:
+    """The same store indexed into the Elasticsearch backend (osmem-server here) answers like the embedded one."""
+    from store.indexer import Indexer
+    from store.search.base import SearchQuery
+    from store.search.embedded import EmbeddedSearch
+    from tests.osmem import OsmemProcess, es_backend
+
+    embedded = EmbeddedSearch(run.data / "search.sqlite")
+    with OsmemProcess() as osmem:
+        es = es_backend(osmem.url, "e2e", run.data)
+        es.install()
+        report = Indexer(run.store, es).rebuild()
+        assert es.count() == embedded.count() == len(run.store.all_doc_ids()), report
+        for query in (
+            SearchQuery(text="根治", size=50),
+            SearchQuery(text="根治", labels=["exaggerated_efficacy"], size=50),
+            SearchQuery(text="医院 投诉", size=50),
+            SearchQuery(categories=["svc_non_medical_beauty"], size=50),
+        ):
+            a, b = embedded.search(query), es.search(query)
+            assert a.total == b.total, query
+            assert {h.doc_id for h in a.hits} == {h.doc_id for h in b.hits}, query
+            assert a.facets.get("labels") == b.facets.get("labels"), query

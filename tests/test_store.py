@@ -20,9 +20,19 @@ from store.models import Base
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
 
-# PostgreSQL runs too when a scratch database is named, e.g.
-# YIJIAN_TEST_PG_URL="postgresql+psycopg://yijian@/postgres?host=/tmp/pg&port=55432" (its tables are dropped).
-PG_URL = os.environ.get("YIJIAN_TEST_PG_URL")
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """A scratch PostgreSQL: YIJIAN_TEST_PG_URL if set (its tables are dropped), else a throwaway local server."""
+    if url := os.environ.get("YIJIAN_TEST_PG_URL"):
+        yield url
+        return
+    from tests.pgserver import PostgresServer
+
+    server = PostgresServer()
+    try:
+        yield server.start()
+    finally:
+        server.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -30,9 +40,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'y.db'}"
     else:
-        if not PG_URL:
-            pytest.skip("YIJIAN_TEST_PG_URL not set")
-        url = PG_URL
+        url = request.getfixturevalue("pg_url")
         engine = create_engine(url)
         Base.metadata.drop_all(engine)
         engine.dispose()

@@ -1,0 +1,51 @@
+"""A throwaway PostgreSQL server for the store tests: Debian's postgresql binaries, a fresh cluster in a temporary
+directory, a Unix socket only (no TCP), stopped at the end of the session. As root it runs as the `postgres` user
+(PostgreSQL refuses to run as root)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+
+def _bin(name: str) -> str:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    if not found:
+        raise RuntimeError(
+            "PostgreSQL is not installed: `make setup` installs Debian's postgresql (or: apt-get install postgresql)"
+        )
+    return found[-1]
+
+
+class PostgresServer:
+    def __init__(self, port: int = 55432) -> None:
+        self.port = port
+        self.dir = Path(tempfile.mkdtemp(prefix="yijian-pg-"))
+        self.data = self.dir / "data"
+        self.sock = self.dir / "sock"
+        self._as_postgres = os.geteuid() == 0
+
+    def _run(self, *cmd: str) -> None:
+        if self._as_postgres:
+            cmd = ("runuser", "-u", "postgres", "--", *cmd)
+        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+
+    def start(self) -> str:
+        self.sock.mkdir()
+        if self._as_postgres:
+            shutil.chown(self.dir, "postgres")
+            shutil.chown(self.sock, "postgres")
+        self._run(_bin("initdb"), "-D", str(self.data), "-A", "trust", "-U", "yijian", "-E", "UTF8", "--no-sync")
+        opts = f"-p {self.port} -k {self.sock} -c listen_addresses='' -c fsync=off -c synchronous_commit=off"
+        self._run(_bin("pg_ctl"), "-D", str(self.data), "-o", opts, "-w", "-l", str(self.dir / "log"), "start")
+        return f"postgresql+psycopg://yijian@/postgres?host={self.sock}&port={self.port}"
+
+    def stop(self) -> None:
+        try:
+            self._run(_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
