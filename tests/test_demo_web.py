@@ -451,17 +451,17 @@ def test_main_serves_until_interrupted() -> None:
         stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30  # a cold interpreter start on a loaded 2-core CI machine
         while True:
             try:
                 if fetch(f"http://127.0.0.12:{port}/", timeout=1)[0] == 200:
                     break
-            except urllib.error.URLError:
+            except OSError:  # refused while starting, or a read timeout
                 pass
             assert time.monotonic() < deadline, "main() did not start serving"
             time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=5)
+        out, err = proc.communicate(timeout=15)
     finally:
         if proc.poll() is None:
             proc.kill()
