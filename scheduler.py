@@ -6,6 +6,7 @@ with ``replace_existing`` so a changed ``sources.yaml`` takes effect on restart;
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import defaultdict
 from pathlib import Path
@@ -72,7 +73,5 @@ def run_forever(settings: Settings, sources_file: Path | None = None) -> None:
     scheduler = build_scheduler(settings)
     jobs = configure(scheduler, settings, sources_file)
     log.info("scheduler started with %d job(s): %s", len(jobs), ", ".join(jobs))
-    try:
+    with contextlib.suppress(KeyboardInterrupt, SystemExit):
         scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
-        pass

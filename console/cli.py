@@ -6,15 +6,17 @@ import json
 import os
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 from rich.table import Table
 
 from console.options import _dump, _settings, console, data_dir_option, json_option, out
 
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
@@ -205,8 +207,11 @@ def search(query: str, labels, categories, severities, source_ids, institution_i
     q = SearchQuery(
         text=query, labels=list(labels), categories=list(categories), severities=list(severities),
         source_ids=list(source_ids), institution_ids=list(institution_ids), regions=list(regions),
-        date_from=date_from.replace(tzinfo=UTC) if date_from else None,
-        date_to=date_to.replace(tzinfo=UTC) if date_to else None,
+        date_from=date_from.replace(tzinfo=SHANGHAI) if date_from else None,
+        # --to is inclusive: the whole day, Beijing time
+        date_to=(date_to.replace(tzinfo=SHANGHAI) + timedelta(days=1) - timedelta(microseconds=1))
+        if date_to
+        else None,
         flagged_only=flagged, size=size, offset=(page - 1) * size, sort=sort,
     )  # fmt: skip
     res = backend.search(q)
