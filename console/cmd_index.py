@@ -3,32 +3,14 @@ from the store."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 
-out = Console(highlight=False)
-
-
-def _data_dir_option(f: Any) -> Any:
-    return click.option(
-        "--data-dir",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        envvar="YIJIAN_DATA_DIR",
-        help="数据目录（默认 ./data，或环境变量 YIJIAN_DATA_DIR）",
-    )(f)
-
-
-def _json_option(f: Any) -> Any:
-    return click.option("--json", "as_json", is_flag=True, help="输出 JSON")(f)
-
-
-def _dump(obj: Any) -> None:
-    click.echo(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+from console.options import _dump, out
+from console.options import data_dir_option as _data_dir_option
+from console.options import json_option as _json_option
 
 
 def _parts(data_dir: Path | None) -> tuple[Any, Any, Any]:
