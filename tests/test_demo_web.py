@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from crawlers.settings import PLAYWRIGHT_LAUNCH_OPTIONS
 from crawlers.sources import SourceConfig
 from demo import SITES
 from demo.server import SITES_DIR, DemoWeb, find_free_port
@@ -471,16 +472,8 @@ def test_main_serves_until_interrupted() -> None:
     assert "演示网络已停止" in out.decode()
 
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
+CHROMIUM = PLAYWRIGHT_LAUNCH_OPTIONS["executable_path"]
+CHROMIUM_ARGS = PLAYWRIGHT_LAUNCH_OPTIONS["args"]
 
 
 @pytest.mark.browser

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from classifiers.segment import cut, tokenize_for_index
+from store.models import as_utc
 
 from .base import IndexDoc
 
@@ -45,15 +46,6 @@ def query_terms(text: str) -> list[str]:
         for tok in _WORD.findall(word.lower()):
             seen.setdefault(tok, None)
     return list(seen)
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    """Aware UTC datetime; naive values are taken to be UTC already (the store keeps UTC)."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
 
 
 def doc_date(doc: IndexDoc) -> datetime | None:

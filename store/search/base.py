@@ -15,6 +15,15 @@ FACET_FIELDS: tuple[str, ...] = (
     "institution_id",
     "region",
 )
+# SearchQuery attribute -> indexed keyword field it filters on
+FILTER_FIELDS: tuple[tuple[str, str], ...] = (
+    ("labels", "labels"),
+    ("categories", "categories"),
+    ("severities", "severities"),
+    ("source_ids", "source_id"),
+    ("institution_ids", "institution_id"),
+    ("regions", "region"),
+)
 
 
 @dataclass(slots=True)

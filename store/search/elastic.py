@@ -32,6 +32,7 @@ from config import Settings
 from . import analysis
 from .base import (
     FACET_FIELDS,
+    FILTER_FIELDS,
     IndexDoc,
     SearchHit,
     SearchIndexRejected,
@@ -47,15 +48,6 @@ FACET_SIZE = 50
 BULK_CHUNK = 500
 _RETRY_STATUS = (429, 502, 503, 504)
 _SOURCE_EXCLUDES = ["title_seg", "text_seg", "findings", "scores"]
-# SearchQuery attribute -> indexed keyword field
-_FILTERS: tuple[tuple[str, str], ...] = (
-    ("labels", "labels"),
-    ("categories", "categories"),
-    ("severities", "severities"),
-    ("source_ids", "source_id"),
-    ("institution_ids", "institution_id"),
-    ("regions", "region"),
-)
 
 
 def build_client(settings: Settings, **options: Any) -> Elasticsearch:
@@ -380,7 +372,7 @@ class ElasticSearch:
             for t in terms
         ]
         filters: list[dict[str, Any]] = []
-        for attr, field in _FILTERS:
+        for attr, field in FILTER_FIELDS:
             values = [v for v in getattr(query, attr) if v]
             if values:
                 filters.append({"terms": {field: values}})

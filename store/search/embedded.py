@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import analysis
-from .base import FACET_FIELDS, IndexDoc, SearchHit, SearchQuery, SearchResult
+from .base import FACET_FIELDS, FILTER_FIELDS, IndexDoc, SearchHit, SearchQuery, SearchResult
 
 TITLE_WEIGHT = 5.0
 FACET_SIZE = 50
@@ -45,16 +45,6 @@ CREATE TABLE IF NOT EXISTS terms (
 CREATE INDEX IF NOT EXISTS terms_by_rid ON terms(rid);
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(title, body, tokenize = 'unicode61 remove_diacritics 0');
 """
-
-# SearchQuery attribute -> facet/filter field
-_FILTERS: tuple[tuple[str, str], ...] = (
-    ("labels", "labels"),
-    ("categories", "categories"),
-    ("severities", "severities"),
-    ("source_ids", "source_id"),
-    ("institution_ids", "institution_id"),
-    ("regions", "region"),
-)
 
 
 def _field_values(fields: dict[str, Any], name: str) -> list[str]:
@@ -206,7 +196,7 @@ class EmbeddedSearch:
                 "SELECT d.rid AS rid, d.doc_id AS doc_id, d.sort_date AS sort_date, d.date_ms AS date_ms, "
                 "0.0 AS score, d.data AS data FROM docs d WHERE 1"
             )
-        for attr, field in _FILTERS:
+        for attr, field in FILTER_FIELDS:
             values = [v for v in getattr(query, attr) if v]
             if values:
                 marks = ",".join("?" * len(values))
