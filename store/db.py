@@ -439,7 +439,9 @@ class Store:
                     return
             s.add(FetchError(run_id=run_id, source_id=source_id, url=url, kind=kind, detail=detail or ""))
 
-    def list_errors(self, run_id: int | None = None, kind: str | None = None, limit: int = 1000) -> list[dict]:
+    def list_errors(
+        self, run_id: int | None = None, kind: str | None = None, limit: int = 1000
+    ) -> list[dict]:
         """Recorded failures, newest first (optionally of one run and/or one kind)."""
         with self._read() as s:
             q = select(FetchError).order_by(FetchError.id.desc()).limit(limit)
