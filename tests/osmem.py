@@ -12,6 +12,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -148,3 +149,69 @@ def es_backend(url: str, prefix: str, data_dir: Path, **kw: Any):
     options: dict[str, Any] = {"node_class": PlainJSONNode, "max_retries": 1, "request_timeout": 5}
     options.update(kw)
     return ElasticSearch(es_settings(url, prefix, data_dir), refresh=True, **options)
+
+
+class CompatProxy:
+    """Test-only HTTP proxy in front of osmem that does what ``PlainJSONNode`` does, for processes the test does not
+    construct (the ``yijian`` CLI and its crawl child use the production client unchanged). Stopping the proxy is
+    also how a test takes "the cluster" away mid-crawl while osmem keeps its data, like a real cluster restart."""
+
+    _HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
+
+    def __init__(self, upstream: str, port: int | None = None) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server: Any = None
+
+    def start(self) -> str:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        upstream = self.upstream
+        hop = self._HOP
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                headers = {}
+                for name, value in self.headers.items():
+                    if name.lower() in hop:
+                        continue
+                    if name.lower() in ("accept", "content-type") and "vnd.elasticsearch+" in value:
+                        value = value.replace("vnd.elasticsearch+", "").split(";")[0].strip()
+                    headers[name] = value
+                req = urllib.request.Request(
+                    upstream + self.path, data=body, method=self.command, headers=headers
+                )
+                try:
+                    with urllib.request.urlopen(req, timeout=60) as resp:
+                        status, rheaders, data = resp.status, resp.headers.items(), resp.read()
+                except urllib.error.HTTPError as err:
+                    status, rheaders, data = err.code, err.headers.items(), err.read()
+                self.send_response(status)
+                for name, value in rheaders:
+                    if name.lower() not in hop:
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _forward
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self.url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
