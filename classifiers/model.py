@@ -164,7 +164,10 @@ class ModelClassifier:
         use_bf16: bool = True,
     ) -> None:
         self.model_dir = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
-        self.net, self.tokenizer, self.meta = load_network(self.model_dir)
+        # bf16 weights (not autocast, which re-casts fp32 weights on every call): ~1.6x faster on this CPU
+        self.net, self.tokenizer, self.meta = load_network(
+            self.model_dir, dtype="bfloat16" if use_bf16 else "float32"
+        )
         self.version = self.meta.version
         self.labels = list(self.meta.labels)
         self.thresholds = dict(self.meta.thresholds)
@@ -199,8 +202,7 @@ class ModelClassifier:
                     max_length=self.meta.max_length,
                     return_tensors="pt",
                 )
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.use_bf16):
-                    logits = self.net(enc["input_ids"], enc["attention_mask"])
+                logits = self.net(enc["input_ids"], enc["attention_mask"])
                 p = torch.sigmoid(logits.float()).tolist()
                 for k, row in zip(idx, p, strict=True):
                     dst = probs[owner[k]]

@@ -103,21 +103,82 @@ def make_student(base_dir: Path, out_dir: Path, layers: int | None, corpus: list
     return out_dir
 
 
-def best_thresholds(probs: list[list[float]], gold: list[list[int]]) -> dict[str, float]:
+def _f1(pred: list[bool], gold: list[int]) -> float:
+    tp = sum(1 for x, g in zip(pred, gold, strict=True) if x and g)
+    fp = sum(1 for x, g in zip(pred, gold, strict=True) if x and not g)
+    fn = sum(1 for x, g in zip(pred, gold, strict=True) if not x and g)
+    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+
+def best_thresholds(
+    probs: list[list[float]], gold: list[list[int]], lo: float = 0.2, hi: float = 0.8
+) -> dict[str, float]:
+    """Per label, the threshold in [lo, hi] maximising dev F1 minus a small pull towards 0.5: the dev split
+    is small and drawn from few phrasings, and an extreme cut (0.05, 0.95) tuned on it generalises badly."""
     out = {}
     for j, lab in enumerate(LABELS):
+        col = [g[j] for g in gold]
         best, best_t = -1.0, 0.5
-        for k in range(5, 96):
+        for k in range(int(lo * 100), int(hi * 100) + 1):
             t = k / 100
-            tp = sum(1 for p, g in zip(probs, gold, strict=True) if p[j] >= t and g[j])
-            fp = sum(1 for p, g in zip(probs, gold, strict=True) if p[j] >= t and not g[j])
-            fn = sum(1 for p, g in zip(probs, gold, strict=True) if p[j] < t and g[j])
-            f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
-            # ties: prefer the threshold nearest 0.5 (more robust than an extreme one)
-            if f1 > best + 1e-9 or (abs(f1 - best) <= 1e-9 and abs(t - 0.5) < abs(best_t - 0.5)):
-                best, best_t = f1, t
+            obj = _f1([p[j] >= t for p in probs], col) - 0.05 * abs(t - 0.5)
+            if obj > best + 1e-9:
+                best, best_t = obj, t
         out[lab] = best_t
     return out
+
+
+def tune_rule_assist(
+    texts: list[str], probs: list[list[float]], gold: list[list[int]], thresholds: dict[str, float]
+) -> dict[str, float]:
+    """Per label, the lowest model score at which a rule hit sets the label in the hybrid decision, chosen on
+    dev, searched in [thr/2, thr] (maximum hybrid F1; ties → the lowest: where dev cannot tell, the rule's
+    concrete evidence decides, the model only vetoing texts it clearly reads as not-that-label, such as
+    notices quoting forbidden words). Empty when rules are absent."""
+    try:
+        from classifiers.rules import RuleClassifier
+    except ImportError:
+        return {}
+    rule_res = RuleClassifier().classify(texts)
+    fired = [set(r.labels) | {f.label for f in r.findings if f.label} for r in rule_res]
+    out = {}
+    for j, lab in enumerate(LABELS):
+        thr = thresholds[lab]
+        best, best_a = -1.0, thr
+        for k in range(int(thr * 50), int(thr * 100) + 1):
+            a = k / 100
+            pred = [p[j] >= thr or (lab in f and p[j] >= a) for p, f in zip(probs, fired, strict=True)]
+            f1 = _f1(pred, [g[j] for g in gold])
+            if f1 > best + 1e-9:
+                best, best_a = f1, a
+        out[lab] = best_a
+    return out
+
+
+def retune(model_dir: Path, data_dir: Path = DATA_DIR, log: Callable[[str], None] = print) -> dict:
+    """Re-choose the label thresholds and rule-assist thresholds of a trained model on the dev split, with
+    the inference path itself (ModelClassifier, bf16 weights), and write them into its metadata."""
+    from classifiers.model import ModelClassifier
+
+    dev_rows = load_split("dev", data_dir)
+    clf = ModelClassifier(model_dir)
+    scored = clf.predict_proba([r["text"] for r in dev_rows])
+    probs = [[s[lab] for lab in LABELS] for s in scored]
+    gold = [[1 if lab in r["labels"] else 0 for lab in LABELS] for r in dev_rows]
+    thresholds = best_thresholds(probs, gold)
+    dev_f1 = {
+        lab: round(_f1([p[j] >= thresholds[lab] for p in probs], [g[j] for g in gold]), 4)
+        for j, lab in enumerate(LABELS)
+    }
+    assist = tune_rule_assist([r["text"] for r in dev_rows], probs, gold, thresholds)
+    meta = ModelMeta.read(model_dir)
+    meta.thresholds = thresholds
+    meta.extra["dev_f1"] = dev_f1
+    if assist:
+        meta.extra["rule_assist_thresholds"] = assist
+    meta.write(model_dir)
+    log(f"验证集阈值 {thresholds}，F1 {dev_f1}，规则辅助阈值 {assist}")
+    return {"thresholds": thresholds, "dev_f1": dev_f1, "rule_assist_thresholds": assist}
 
 
 def train(
@@ -233,6 +294,9 @@ def train(
         fn = sum(1 for p, g in zip(probs, gold, strict=True) if p[j] < t and g[j])
         dev_f1[lab] = round(2 * tp / (2 * tp + fp + fn), 4) if tp else 0.0
     log(f"验证集阈值 {thresholds}，F1 {dev_f1}")
+    assist = tune_rule_assist([r["text"] for r in dev_rows], probs, gold, thresholds)
+    if assist:
+        log(f"规则辅助阈值（验证集）{assist}")
 
     # save: encoder in fp16 (half the bytes; inference upcasts), head in fp32
     net.encoder.half().save_pretrained(tmp, safe_serialization=True)
@@ -258,6 +322,7 @@ def train(
             "feedback_examples": len(extra),
             "train_data_sha256": digest.hexdigest(),
             "dev_f1": dev_f1,
+            **({"rule_assist_thresholds": assist} if assist else {}),
             "train_seconds": round(time.time() - t0, 1),
             "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         },
@@ -265,5 +330,8 @@ def train(
     meta.write(tmp)
     shutil.rmtree(output, ignore_errors=True)
     tmp.rename(output)
+    # final thresholds from the inference path itself (bf16 weights), on dev
+    tuned = retune(output, data_dir, log)
+    thresholds, dev_f1 = tuned["thresholds"], tuned["dev_f1"]
     log(f"模型已写入 {output}（{time.time() - t0:.0f}s）")
     return {"output": str(output), "thresholds": thresholds, "dev_f1": dev_f1, "version": meta.version}
