@@ -278,27 +278,10 @@ def train(
                 run_loss = 0.0
 
     net.eval()
-    probs: list[list[float]] = []
-    with torch.inference_mode():
-        for i in range(0, len(dev_rows), 64):
-            enc = encode([r["text"] for r in dev_rows[i : i + 64]])
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                probs += torch.sigmoid(net(enc["input_ids"], enc["attention_mask"]).float()).tolist()
-    gold = [[1 if lab in r["labels"] else 0 for lab in LABELS] for r in dev_rows]
-    thresholds = best_thresholds(probs, gold)
-    dev_f1 = {}
-    for j, lab in enumerate(LABELS):
-        t = thresholds[lab]
-        tp = sum(1 for p, g in zip(probs, gold, strict=True) if p[j] >= t and g[j])
-        fp = sum(1 for p, g in zip(probs, gold, strict=True) if p[j] >= t and not g[j])
-        fn = sum(1 for p, g in zip(probs, gold, strict=True) if p[j] < t and g[j])
-        dev_f1[lab] = round(2 * tp / (2 * tp + fp + fn), 4) if tp else 0.0
-    log(f"验证集阈值 {thresholds}，F1 {dev_f1}")
-    assist = tune_rule_assist([r["text"] for r in dev_rows], probs, gold, thresholds)
-    if assist:
-        log(f"规则辅助阈值（验证集）{assist}")
+    # thresholds are chosen after saving, on dev, with the inference path itself (see retune)
+    thresholds = dict.fromkeys(LABELS, 0.5)
 
-    # save: encoder in fp16 (half the bytes; inference upcasts), head in fp32
+    # save: encoder in fp16 (half the bytes; inference runs bf16), head in fp32
     net.encoder.half().save_pretrained(tmp, safe_serialization=True)
     save_file({k: v.float().contiguous() for k, v in net.head.state_dict().items()}, str(tmp / HEAD_FILE))
     digest = hashlib.sha256()
@@ -321,8 +304,6 @@ def train(
             "train_examples": len(train_rows),
             "feedback_examples": len(extra),
             "train_data_sha256": digest.hexdigest(),
-            "dev_f1": dev_f1,
-            **({"rule_assist_thresholds": assist} if assist else {}),
             "train_seconds": round(time.time() - t0, 1),
             "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         },
