@@ -3,13 +3,18 @@
 The model reads context (a penalty report quoting an ad is not an ad) and generalises to paraphrases; the
 rules give citable reasons (span, category, article, severity). The decision per label:
 
-* the model's score reaches its dev-tuned threshold, or
-* a rule fires for the label and the model's score reaches the lower *rule-assist* threshold (the model
-  is unsure, the lexicon has concrete evidence).
+* a rule fires for the label and the model's score reaches the much lower *rule-assist* threshold (the
+  lexicon has concrete, citable evidence; the model only vetoes texts it clearly reads as not-that-label,
+  such as a notice quoting forbidden words), or
+* no rule fires and the model's score reaches its dev-tuned threshold — unless, for the two ad/service
+  labels, the rule engine's context guards argue against it: the label's trigger words were all explained
+  away ("糖尿病目前还不能根治" is patient education, a notice quotes the wording), or the text names a lawful
+  service with a similar name (造血干细胞移植). The guards encode legal knowledge the model lacks; on the team's pages the model alone flagged
+  exactly such texts.
 
-A rule hit the model scores below the assist threshold (typically a notice or a news report quoting
-forbidden words) does not set the label; its finding is still returned so a reviewer sees it. Scores are
-the model's; findings are the rule hits plus one model finding per decided label.
+Both thresholds are chosen on the dev split (``classifiers.train.retune``). A rule hit that does not set the
+label still comes back as a finding so a reviewer sees it. Scores are the model's; findings are the rule hits
+plus one model finding per decided label.
 """
 
 from __future__ import annotations
@@ -20,6 +25,21 @@ from classifiers.base import Classifier
 from pipelines.types import LABELS, ClassifyResult
 
 DEFAULT_ASSIST_FACTOR = 0.5
+# Labels whose model-only decision a context guard can veto (sentiment guards are about wording, not law).
+GUARD_VETO_LABELS = frozenset({"exaggerated_efficacy", "unapproved_service"})
+
+
+def guarded_labels(rules: Classifier, text: str) -> set[str]:
+    """Labels a context guard of the rule engine argues against in ``text`` (see RuleEngine.guarded_labels)."""
+    guarded = getattr(rules, "guarded_labels", None)
+    return set(guarded(text)) if guarded is not None else set()
+
+
+def decide(label: str, score: float, model_says: bool, assist: float, fired: bool, guarded: bool) -> bool:
+    """The hybrid decision for one label (see the module docstring); ``model_says``: score ≥ its threshold."""
+    if fired:
+        return score >= assist
+    return model_says and not (guarded and label in GUARD_VETO_LABELS)
 
 
 class HybridClassifier:
@@ -48,12 +68,19 @@ class HybridClassifier:
             for lab in LABELS
         }
 
-    def combine(self, model_res: ClassifyResult, rule_res: ClassifyResult) -> ClassifyResult:
+    def combine(
+        self,
+        model_res: ClassifyResult,
+        rule_res: ClassifyResult,
+        guarded: set[str] | frozenset[str] = frozenset(),
+    ) -> ClassifyResult:
         rule_labels = set(rule_res.labels) | {f.label for f in rule_res.findings if f.label}
         labels = []
         for lab in LABELS:
             score = model_res.scores.get(lab, 0.0)
-            if lab in model_res.labels or (lab in rule_labels and score >= self.assist[lab]):
+            if decide(
+                lab, score, lab in model_res.labels, self.assist[lab], lab in rule_labels, lab in guarded
+            ):
                 labels.append(lab)
         findings = list(rule_res.findings)
         for f in model_res.findings:
@@ -64,4 +91,6 @@ class HybridClassifier:
     def classify(self, texts: Sequence[str]) -> list[ClassifyResult]:
         m = self.model.classify(texts)
         r = self.rules.classify(texts)
-        return [self.combine(a, b) for a, b in zip(m, r, strict=True)]
+        return [
+            self.combine(a, b, guarded_labels(self.rules, t)) for a, b, t in zip(m, r, texts, strict=True)
+        ]

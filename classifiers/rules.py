@@ -347,6 +347,17 @@ class RuleEngine:
         """Every rule hit in ``text``, suppressed ones included (``suppressed_by`` names the guard)."""
         return self._explain(text)[1]
 
+    def guarded_labels(self, text: str) -> set[str]:
+        """Labels the context guards argue against in ``text``: every hit of the label was suppressed by a guard,
+        or (``unapproved_service``) the text names a lawful service with a similar name (造血干细胞移植,
+        器官捐献, 产前诊断 …) — in both cases only when no hit of that label survived."""
+        doc, hits = self._explain(text)
+        fired = {h.label for h in hits if h.label and not h.suppressed}
+        against = {h.label for h in hits if h.label and h.suppressed}
+        if doc.cues.get("legit_service"):
+            against.add("unapproved_service")
+        return against - fired
+
     def hits(self, text: str) -> list[Hit]:
         """The hits no guard suppressed."""
         return [h for h in self.explain(text) if not h.suppressed]
@@ -790,3 +801,6 @@ class RuleClassifier:
 
     def explain(self, text: str) -> list[Hit]:
         return self.engine.explain(text)
+
+    def guarded_labels(self, text: str) -> set[str]:
+        return self.engine.guarded_labels(text)

@@ -131,23 +131,31 @@ def best_thresholds(
 def tune_rule_assist(
     texts: list[str], probs: list[list[float]], gold: list[list[int]], thresholds: dict[str, float]
 ) -> dict[str, float]:
-    """Per label, the lowest model score at which a rule hit sets the label in the hybrid decision, chosen on
-    dev, searched in [thr/2, thr] (maximum hybrid F1; ties → the lowest: where dev cannot tell, the rule's
-    concrete evidence decides, the model only vetoing texts it clearly reads as not-that-label, such as
-    notices quoting forbidden words). Empty when rules are absent."""
+    """Per label, the lowest model score at which a rule hit sets the label in the hybrid decision
+    (``classifiers.hybrid.decide``, guard veto included), chosen on dev in [0.02, thr] (maximum hybrid F1;
+    ties → the lowest: where dev cannot tell, the rule's concrete evidence decides, the model only vetoing
+    texts it clearly reads as not-that-label, such as notices quoting forbidden words). Empty when rules
+    are absent."""
     try:
         from classifiers.rules import RuleClassifier
     except ImportError:
         return {}
-    rule_res = RuleClassifier().classify(texts)
+    from classifiers.hybrid import decide, guarded_labels
+
+    rules = RuleClassifier()
+    rule_res = rules.classify(texts)
     fired = [set(r.labels) | {f.label for f in r.findings if f.label} for r in rule_res]
+    guarded = [guarded_labels(rules, t) for t in texts]
     out = {}
     for j, lab in enumerate(LABELS):
         thr = thresholds[lab]
         best, best_a = -1.0, thr
-        for k in range(int(thr * 50), int(thr * 100) + 1):
+        for k in range(2, int(thr * 100) + 1):
             a = k / 100
-            pred = [p[j] >= thr or (lab in f and p[j] >= a) for p, f in zip(probs, fired, strict=True)]
+            pred = [
+                decide(lab, p[j], p[j] >= thr, a, lab in f, lab in g)
+                for p, f, g in zip(probs, fired, guarded, strict=True)
+            ]
             f1 = _f1(pred, [g[j] for g in gold])
             if f1 > best + 1e-9:
                 best, best_a = f1, a

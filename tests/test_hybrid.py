@@ -1,0 +1,34 @@
+"""The product's decision (model + rules): rule evidence needs only the model's assent, a model-only label can be
+vetoed by the rule engine's context guards."""
+
+from __future__ import annotations
+
+from classifiers.hybrid import decide, guarded_labels
+from classifiers.rules import RuleClassifier
+
+RULES = RuleClassifier()
+
+
+def test_guards_argue_against_labels_they_explain() -> None:
+    assert guarded_labels(RULES, "血液内科开展自体及异基因造血干细胞移植，主要收治急性白血病。") == {
+        "unapproved_service"
+    }
+    assert "exaggerated_efficacy" in guarded_labels(
+        RULES, "糖尿病目前还不能根治，需要长期管理。市面上宣称“根治糖尿病”的说法没有科学依据。"
+    )
+    # a surviving hit wins over the guard
+    assert guarded_labels(RULES, "本店干细胞回输抗衰，一次年轻十岁，预约电话0758-1234567") == set()
+    assert guarded_labels(RULES, "今天天气很好。") == set()
+
+
+def test_decide() -> None:
+    # rule evidence: the model only has to not clearly disagree
+    assert decide("exaggerated_efficacy", 0.12, False, 0.03, fired=True, guarded=False)
+    assert not decide("exaggerated_efficacy", 0.01, False, 0.03, fired=True, guarded=False)
+    # model alone: its own threshold, unless a guard argues against an ad/service label
+    assert decide("unapproved_service", 0.9, True, 0.02, fired=False, guarded=False)
+    assert not decide("unapproved_service", 0.99, True, 0.02, fired=False, guarded=True)
+    assert not decide("exaggerated_efficacy", 0.97, True, 0.03, fired=False, guarded=True)
+    # sentiment guards are about wording, not law: no veto
+    assert decide("negative_sentiment", 0.9, True, 0.02, fired=False, guarded=True)
+    assert not decide("negative_sentiment", 0.3, False, 0.02, fired=False, guarded=False)
