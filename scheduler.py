@@ -27,7 +27,9 @@ def crawl_job(data_dir: str, source_ids: list[str], sources_file: str | None = N
     from console.jobs import crawl_sources, load_registry
 
     settings = get_settings(data_dir=Path(data_dir))
-    sources = [s for s in load_registry(settings, Path(sources_file) if sources_file else None) if s.id in source_ids]
+    sources = [
+        s for s in load_registry(settings, Path(sources_file) if sources_file else None) if s.id in source_ids
+    ]
     if not sources:
         log.warning("scheduled crawl: none of %s is in the registry any more", source_ids)
         return

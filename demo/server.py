@@ -163,7 +163,9 @@ class _Handler(BaseHTTPRequestHandler):
                 {"Content-Type": "text/plain; charset=utf-8"},
                 f"demo server error: {exc!r}".encode(),
             )
-        self.server.web.access_log.append((time.monotonic(), self.server.site, method, self.path, resp.status))
+        self.server.web.access_log.append(
+            (time.monotonic(), self.server.site, method, self.path, resp.status)
+        )
         try:
             self.send_response(resp.status)
             body = resp.body

@@ -107,8 +107,10 @@ class Analyzer:
                 valid_certs.append(check.number)
             elif check.finding is not None:
                 findings.append(check.finding)
-        if _is_ad_like(findings) and not valid_certs and not any(
-            f.category == "ad_missing_invalid_review_cert" for f in findings
+        if (
+            _is_ad_like(findings)
+            and not valid_certs
+            and not any(f.category == "ad_missing_invalid_review_cert" for f in findings)
         ):
             missing = missing_cert_finding(doc.text)
             if missing is not None:

@@ -39,9 +39,13 @@ class PostgresServer:
         if self._as_postgres:
             shutil.chown(self.dir, "postgres")
             shutil.chown(self.sock, "postgres")
-        self._run(_bin("initdb"), "-D", str(self.data), "-A", "trust", "-U", "yijian", "-E", "UTF8", "--no-sync")
+        self._run(
+            _bin("initdb"), "-D", str(self.data), "-A", "trust", "-U", "yijian", "-E", "UTF8", "--no-sync"
+        )
         opts = f"-p {self.port} -k {self.sock} -c listen_addresses='' -c fsync=off -c synchronous_commit=off"
-        self._run(_bin("pg_ctl"), "-D", str(self.data), "-o", opts, "-w", "-l", str(self.dir / "log"), "start")
+        self._run(
+            _bin("pg_ctl"), "-D", str(self.data), "-o", opts, "-w", "-l", str(self.dir / "log"), "start"
+        )
         return f"postgresql+psycopg://yijian@/postgres?host={self.sock}&port={self.port}"
 
     def stop(self) -> None:
