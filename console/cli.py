@@ -301,6 +301,37 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
             out.print(t)
 
 
+# ------------------------------------------------------------------------------------------- feedback
+@main.command()
+@click.argument("doc_id")
+@click.option("--decision", type=click.Choice(["confirm", "dismiss", "escalate"]), required=True)
+@click.option("--label", default=None, help="审核文档标签，如 exaggerated_efficacy")
+@click.option("--finding", "finding_id", type=int, default=None, help="审核某条命中（命中 ID）")
+@click.option("--reviewer", required=True, help="审核人")
+@data_dir_option
+@json_option
+def feedback(
+    doc_id: str, decision: str, label: str | None, finding_id: int | None, reviewer: str,
+    data_dir: Path | None, as_json: bool,
+) -> None:  # fmt: skip
+    """记录审核结论（确认/驳回/上报）；`yijian train --include-feedback` 会把它们作为训练标注。"""
+    from store.db import Store
+
+    store = Store.from_settings(_settings(data_dir))
+    try:
+        fid = store.add_feedback(
+            document_id=doc_id, finding_id=finding_id, label=label, decision=decision, reviewer=reviewer
+        )
+    except (KeyError, ValueError) as exc:
+        raise click.BadParameter(str(exc).strip("'\"")) from exc
+    finally:
+        store.close()
+    if as_json:
+        _dump({"id": fid})
+    else:
+        out.print(f"已记录审核结论 #{fid}")
+
+
 # ----------------------------------------------------------------------------------------------- demo
 @main.command("demo-web")
 @click.option(

@@ -98,3 +98,39 @@ def test_binary_input_is_reported_not_crashed(tmp_path: Path) -> None:
 def test_stats_on_empty_data_dir(tmp_path: Path) -> None:
     stats = json.loads(yijian("stats", "--json", data_dir=tmp_path / "d").stdout)
     assert stats["documents"] == 0 and stats["versions"] == 0
+
+
+def test_feedback_is_stored_as_training_labels(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from config import get_settings
+    from pipelines.types import Extracted
+    from store.db import Store
+
+    data = tmp_path / "d"
+    store = Store.from_settings(get_settings(data_dir=data))
+    text = "本院专治白癜风，一个月完全消退，效果看得见。"
+    saved = store.save_version(
+        run_id=None, source_id="s", url="http://127.0.0.1:9/a.html", final_url="http://127.0.0.1:9/a.html",
+        extracted=Extracted(url="http://127.0.0.1:9/a.html", title="白癜风", text=text), content_hash="h1",
+        raw=None, headers={}, fetched_at=datetime.now(UTC), rendered=False, institution_id=None, region=None,
+    )  # fmt: skip
+    store.save_analysis(saved.version_id, [], {}, [])
+    store.close()
+
+    res = json.loads(
+        yijian("feedback", saved.doc_id, "--decision", "confirm", "--label", "exaggerated_efficacy",
+               "--reviewer", "张三", "--json", data_dir=data).stdout
+    )  # fmt: skip
+    assert res["id"] >= 1
+    bad = yijian("feedback", "nope", "--decision", "dismiss", "--label", "exaggerated_efficacy",
+                 "--reviewer", "张三", data_dir=data, check=False)  # fmt: skip
+    assert bad.returncode == 2 and "nope" in bad.stderr
+
+    store = Store.from_settings(get_settings(data_dir=data))
+    try:
+        examples = store.feedback_examples()
+    finally:
+        store.close()
+    assert len(examples) == 1 and text in examples[0]["text"]
+    assert examples[0]["labels"] == ["exaggerated_efficacy"]
