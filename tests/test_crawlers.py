@@ -8,7 +8,6 @@ conditional GET, news feeds and list pages, WeChat account lists, and JS renderi
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import threading
 import time
@@ -507,9 +506,6 @@ def test_static_sources_never_render(crawl: dict[str, Any]) -> None:
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(
-    not shutil.which("chromium") and not Path("/usr/bin/chromium").exists(), reason="no chromium"
-)
 def test_js_source_is_rendered(crawl: dict[str, Any]) -> None:
     web: Web = crawl["web"]
     item = by_url(crawl["items"], "js-render")[web.url("js", "/js.html")]

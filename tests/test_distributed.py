@@ -23,7 +23,6 @@ REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 HOST = "127.0.0.61"
 PAGES = [f"/page-{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(30)]
 
-pytestmark = pytest.mark.skipif(not Path(REDIS).exists(), reason="redis-server not installed")
 
 
 def free_port(host: str) -> int:

@@ -10,7 +10,6 @@ from PIL import Image, ImageDraw, ImageFont
 from pipelines.ocr import ocr_image
 
 FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
-pytestmark = pytest.mark.skipif(not FONT.is_file(), reason="Noto CJK font not installed")
 
 
 def _png(lines: list[str], size: tuple[int, int], *, mode: str = "RGB", fmt: str = "PNG") -> bytes:
