@@ -55,15 +55,16 @@ class HybridClassifier:
         self.rules = rules
         self.version = f"{model.version}+rules:{getattr(rules, 'version', '?')}"
         thresholds: dict[str, float] = getattr(model, "thresholds", {}) or {}
-        meta_assist = {}
+        meta_assist: dict[str, float] = {}
         meta = getattr(model, "meta", None)
         if meta is not None:
             meta_assist = meta.extra.get("rule_assist_thresholds", {}) or {}
+        explicit = assist_thresholds or {}
         self.assist = {
             lab: float(
-                (assist_thresholds or {}).get(
-                    lab, meta_assist.get(lab, thresholds.get(lab, 0.5) * DEFAULT_ASSIST_FACTOR)
-                )
+                explicit[lab]
+                if lab in explicit
+                else meta_assist.get(lab, thresholds.get(lab, 0.5) * DEFAULT_ASSIST_FACTOR)
             )
             for lab in LABELS
         }

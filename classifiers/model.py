@@ -96,7 +96,7 @@ def build_network(encoder, n_labels: int):
     torch = _torch()
     nn = torch.nn
 
-    class Net(nn.Module):
+    class Net(nn.Module):  # type: ignore[name-defined]  # torch is imported lazily
         def __init__(self) -> None:
             super().__init__()
             self.encoder = encoder

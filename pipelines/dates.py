@@ -194,6 +194,7 @@ def _parse_one(s: str, now: datetime) -> tuple[datetime | None, int]:
         if dt is not None and (best[0] is None or pos < best[1]):
             best = (dt, pos)
 
+    m: re.Match[str] | None
     for m in _YMD.finditer(s):
         dt = _build(int(m.group("y")), int(m.group("m")), int(m.group("d")), m, now)
         if dt is not None:

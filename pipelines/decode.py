@@ -248,12 +248,12 @@ def decode_body(body: bytes, headers: dict[str, str], url: str = "") -> DecodeRe
     declared: list[tuple[str, str]] = []
     ctype = _header(headers, "content-type")
     m = _HEADER_CHARSET.search(ctype)
-    if m and (enc := normalize_charset(m.group(1))):
-        declared.append((enc, "header"))
+    if m and (header_enc := normalize_charset(m.group(1))):
+        declared.append((header_enc, "header"))
     head = body[:_META_BYTES]
     m2 = _META_CHARSET.search(head) or _XML_ENCODING.search(head)
-    if m2 and (enc := normalize_charset(m2.group(1).decode("ascii", "ignore"))):
-        declared.append((enc, "meta"))
+    if m2 and (meta_enc := normalize_charset(m2.group(1).decode("ascii", "ignore"))):
+        declared.append((meta_enc, "meta"))
 
     def source_for(enc: str) -> str:
         for d_enc, d_src in declared:

@@ -215,6 +215,7 @@ def find_author(tree: Any, text_top: str, text_tail: str = "") -> str:
         for blob in (text_top, text_tail):
             if rank in found:
                 break
+            m: re.Match[str] | None
             for m in rx.finditer(blob):
                 name = m.group(1).strip().rstrip("。.")
                 if name and not _NOT_NAMES.search(name):

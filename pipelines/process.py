@@ -97,7 +97,9 @@ class Processor:
         store = Store.from_settings(settings)
         registry = InstitutionRegistry.load(settings.resolve_institutions_file())
         indexer = Indexer(store, get_search(settings)) if index else None
-        meta = {s.id: (s.institution, s.region) for s in sources or []}
+        meta: dict[str, tuple[str | None, str | None]] = {
+            s.id: (s.institution, s.region or None) for s in sources or []
+        }
         return cls(settings, store, indexer, Analyzer(get_classifier(settings), registry), meta)
 
     def close(self) -> None:

@@ -209,7 +209,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterator[Sequence[str]]:
+def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
 
@@ -375,9 +375,10 @@ class Store:
             return
         with self._write() as s:
             ids = list(rows)
-            existing = {}
+            existing: dict[str, Source | Institution] = {}
             for chunk in _chunks(ids):
-                existing.update({o.id: o for o in s.scalars(select(model).where(model.id.in_(chunk)))})
+                found: Iterable[Source | Institution] = s.scalars(select(model).where(model.id.in_(chunk)))
+                existing.update({o.id: o for o in found})
             for rid, values in rows.items():
                 obj = existing.get(rid)
                 if obj is None:
@@ -704,13 +705,13 @@ class Store:
         version.scores = _clean_scores(scores)
         version.analyzed_at = utcnow()
         existing: dict[tuple, list[FindingRow]] = defaultdict(list)
-        for row in s.scalars(
+        for old in s.scalars(
             select(FindingRow).where(FindingRow.version_id == version_id).order_by(FindingRow.id)
         ):
-            existing[_finding_key(row)].append(row)
+            existing[_finding_key(old)].append(old)
         for f in findings:
             bucket = existing.get(_finding_key(f))
-            row = bucket.pop(0) if bucket else None
+            row: FindingRow | None = bucket.pop(0) if bucket else None
             if row is None:
                 row = FindingRow(version_id=version_id, document_id=version.document_id)
                 s.add(row)
@@ -1126,12 +1127,14 @@ class Store:
 def _dialect_insert(dialect: str) -> Any:
     """INSERT with ON CONFLICT support for the dialects that have it (SQLite, PostgreSQL), else None."""
     if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    elif dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        return None
-    return insert
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    return None
 
 
 def _opt_str(value: Any) -> str | None:

@@ -24,7 +24,6 @@ HOST = "127.0.0.61"
 PAGES = [f"/page-{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(30)]
 
 
-
 def free_port(host: str) -> int:
     with socket.socket() as s:
         s.bind((host, 0))
