@@ -124,7 +124,7 @@ def run_demo(
 
 def analyze_one(settings: Settings, body: bytes, headers: dict[str, str], url: str) -> dict[str, Any]:
     """Decode, extract, OCR and analyse one page without storing it."""
-    from classifiers.factory import get_classifier
+    from classifiers.factory import get_classifier, get_rules
     from classifiers.institutions import InstitutionRegistry
     from pipelines.analyze import Analyzer
     from pipelines.extract import extract_bytes
@@ -141,7 +141,7 @@ def analyze_one(settings: Settings, body: bytes, headers: dict[str, str], url: s
                 if img.src == src and data:
                     img.ocr_text = ocr_image(data)
     registry = InstitutionRegistry.load(settings.resolve_institutions_file())
-    analysis = Analyzer(get_classifier(settings), registry).analyze([ex])[0]
+    analysis = Analyzer(get_classifier(settings), registry, fragment_classifier=get_rules()).analyze([ex])[0]
     return {
         **ex.to_json(),
         "labels": analysis.labels,

@@ -50,26 +50,37 @@ def _is_ad_like(findings: Sequence[Finding]) -> bool:
 
 
 class Analyzer:
-    def __init__(self, classifier: Classifier, registry: InstitutionRegistry | None = None) -> None:
+    """``classifier`` reads title + body; ``fragment_classifier`` (default: the same) reads the OCR text of images.
+    The product passes the rule engine there: banner text is a few slogan fragments, on which the model (trained on
+    whole texts) is unreliable, while a rule hit is precise and cites its span in the image text."""
+
+    def __init__(
+        self,
+        classifier: Classifier,
+        registry: InstitutionRegistry | None = None,
+        fragment_classifier: Classifier | None = None,
+    ) -> None:
         self.classifier = classifier
         self.registry = registry
+        self.fragment_classifier = fragment_classifier or classifier
 
     def analyze(self, docs: Sequence[Extracted], *, today: date | None = None) -> list[Analysis]:
         """Analyse a batch of extracted documents (one classifier call for all texts in the batch)."""
-        texts: list[str] = []
-        owners: list[tuple[int, str]] = []  # (doc index, field)
+        texts = [f"{doc.title}{TITLE_SEP}{doc.text}" if doc.title else doc.text for doc in docs]
+        fragments: list[str] = []
+        owners: list[tuple[int, str]] = []  # (doc index, "image:<src>")
         for i, doc in enumerate(docs):
-            texts.append(f"{doc.title}{TITLE_SEP}{doc.text}" if doc.title else doc.text)
-            owners.append((i, "text"))
             for img in doc.images:
                 if img.ocr_text.strip():
-                    texts.append(img.ocr_text)
+                    fragments.append(img.ocr_text)
                     owners.append((i, f"image:{img.src}"))
-        results: list[ClassifyResult] = self.classifier.classify(texts) if texts else []
-
         per_doc: list[list[tuple[str, ClassifyResult]]] = [[] for _ in docs]
-        for (i, fld), res in zip(owners, results, strict=True):
-            per_doc[i].append((fld, res))
+        if texts:
+            for i, res in enumerate(self.classifier.classify(texts)):
+                per_doc[i].append(("text", res))
+        if fragments:
+            for (i, fld), res in zip(owners, self.fragment_classifier.classify(fragments), strict=True):
+                per_doc[i].append((fld, res))
         return [self._one(doc, parts, today) for doc, parts in zip(docs, per_doc, strict=True)]
 
     def _one(self, doc: Extracted, parts: list[tuple[str, ClassifyResult]], today: date | None) -> Analysis:

@@ -91,7 +91,7 @@ class Processor:
     def from_settings(
         cls, settings: Settings, *, sources: list[SourceConfig] | None = None, index: bool = True
     ) -> Processor:
-        from classifiers.factory import get_classifier
+        from classifiers.factory import get_classifier, get_rules
         from store.search.factory import get_search
 
         store = Store.from_settings(settings)
@@ -100,7 +100,8 @@ class Processor:
         meta: dict[str, tuple[str | None, str | None]] = {
             s.id: (s.institution, s.region or None) for s in sources or []
         }
-        return cls(settings, store, indexer, Analyzer(get_classifier(settings), registry), meta)
+        analyzer = Analyzer(get_classifier(settings), registry, fragment_classifier=get_rules())
+        return cls(settings, store, indexer, analyzer, meta)
 
     def close(self) -> None:
         self.store.close()
