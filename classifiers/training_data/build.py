@@ -795,6 +795,998 @@ def f_neutral(rng, split):
     return join([fill(rng.choice(part(NEUTRAL_NEWS, split)), rng, split)]), []
 
 
+# ------------------------------------------------------------------ lawful look-alikes (hard negatives)
+# Lawful pages that share vocabulary with illegal ads: 生活美容 / 养生 / 足疗 price lists (non-medical
+# services only), hospital department and doctor introductions with standard clinical terms, clinic service
+# lists within the licensed subjects, and patient education warning against cure claims. Each comes with a
+# few positive counterparts of the same shape (injections on a salon list, a department promising a cure),
+# so that "price list" or "department page" alone is not read as lawful.
+SHOP_NAMES = [
+    "悦颜",
+    "青禾",
+    "素心",
+    "沐兰",
+    "本草堂",
+    "安然",
+    "知足",
+    "云舒",
+    "禾木",
+    "花间",
+    "静享",
+    "栖梧",
+    "若水",
+    "一禾",
+    "暖阳",
+    "清和",
+]
+SHOP_KINDS = [
+    "生活美容馆",
+    "养生馆",
+    "足疗店",
+    "SPA会所",
+    "美甲美睫店",
+    "足浴养生会所",
+    "皮肤护理工作室",
+    "保健按摩中心",
+    "汗蒸养生馆",
+    "美容美体店",
+    "头疗馆",
+    "修脚房",
+]
+SHOP_HEAD = [
+    "{shop}价目表：",
+    "{shop}服务项目一览｜",
+    "【{shop}】本月项目与价格：",
+    "{shop}到店须知及收费标准：",
+    "欢迎光临{shop}，",
+    "{shop}（{c}店）项目单：",
+    "新店开业｜{shop}：",
+    "{shop}会员专享价目：",
+]
+SHOP_ITEMS = [
+    "面部深层清洁{pr}元/次",
+    "补水保湿护理{pr}元",
+    "肩颈放松按摩{pr}元/{mi}分钟",
+    "全身精油SPA {pr}元",
+    "艾灸保健{pr}元/次",
+    "拔罐保健{pr}元",
+    "刮痧保健{pr}元",
+    "中药泡脚加足底按摩{pr}元",
+    "纯色美甲{pr}元",
+    "美睫嫁接{pr}元",
+    "头部舒压{pr}元/{mi}分钟",
+    "背部推拿保健{pr}元",
+    "手部护理{pr}元",
+    "眼周护理{pr}元",
+    "香薰放松{pr}元/{mi}分钟",
+    "修眉{pr}元",
+    "身体磨砂{pr}元",
+    "汗蒸{pr}元/位",
+    "采耳{pr}元",
+    "修脚{pr}元",
+    "头皮清洁护理{pr}元",
+    "热石按摩{pr}元",
+    "日常淡妆{pr}元",
+    "法式美甲{pr}元",
+    "泰式按摩{pr}元/{mi}分钟",
+    "草本足浴{pr}元",
+    "面部舒缓护理{pr}元",
+    "腰背艾灸保健{pr}元",
+]
+SHOP_OFFER = [
+    "办理会员卡储值{k}000送{n}00",
+    "新客首次体验价{pr}元",
+    "会员生日当月全场{n}折",
+    "次卡十次{pr}0元",
+    "每周三会员日全场{n}折",
+    "老带新双方各减{n}0元",
+    "年卡会员足浴不限次",
+    "储值满{k}000元赠送护理{n}次",
+    "节假日价格不变",
+    "团购两人同行第二位半价",
+    "会员积分可兑换护理项目",
+    "夜间九点后{n}折",
+]
+SHOP_NOTE = [
+    "本店为生活美容与保健服务，不开展任何医疗项目",
+    "营业时间10:00-22:00",
+    "预约电话{ph}",
+    "地址：{c}市{st}路{n}号{n}楼",
+    "技师均持保健按摩师证上岗",
+    "免费停车，提供茶饮",
+    "孕妇及皮肤破损者不宜做艾灸、拔罐",
+    "所有项目明码标价，不推销办卡",
+    "一客一换床单毛巾",
+    "请提前一天预约",
+    "保健项目不能代替治疗，身体不适请到医院就诊",
+    "微信搜索店名可在线预约",
+    "放松身心，舒缓一天的疲劳",
+    "本店项目为保健服务，不宣传治疗效果",
+    "有慢性病的顾客请遵医嘱，不要停药",
+    "高血压、糖尿病顾客做足浴请告知技师控制水温",
+    "感觉身体不适请停止项目并及时就医",
+]
+SHOP_INJECT = [
+    "水光针{pr}元/次",
+    "玻尿酸丰唇{pr}元/支",
+    "肉毒素瘦脸{pr}元",
+    "溶脂针{pr}元/支",
+    "美白针{pr}元/疗程",
+    "童颜针{pr}0元",
+    "除皱针{pr}元/部位",
+    "光子嫩肤{pr}元",
+    "皮秒激光祛斑{pr}元",
+    "埋线双眼皮{pr}0元",
+    "玻尿酸隆鼻{pr}0元",
+    "肉毒素瘦腿{pr}元",
+]
+SHOP_INJECT_NOTE = [
+    "美容师操作，无需去医院",
+    "店内即可注射，做完就能走",
+    "进口针剂，技师上门",
+    "正品保证，美容师手法熟练",
+    "老顾客可预约到家服务",
+    "现场打针，十分钟搞定",
+    "针剂可当面验货",
+    "不用排队挂号，比医院便宜",
+]
+PUBLIC_HOSP = [
+    "{c}市第一人民医院",
+    "{c}市中心医院",
+    "{c}大学附属第二医院",
+    "{c}市妇幼保健院",
+    "{c}市中医医院",
+    "{c}市第三人民医院",
+    "{c}医科大学附属医院",
+    "{c}市人民医院",
+    "{c}市肿瘤医院",
+    "{c}市儿童医院",
+    "{c}市第五人民医院",
+    "{c}市中西医结合医院",
+]
+DEPT_LEVEL = [
+    "国家临床重点专科",
+    "省级临床重点专科",
+    "市级医学重点学科",
+    "国家临床重点专科建设项目单位",
+    "省医学重点学科",
+    "区域医疗中心建设专科",
+    "国家级住院医师规范化培训基地",
+    "省级质控中心挂靠科室",
+]
+CART = ["阿基仑赛注射液", "瑞基奥仑赛注射液", "伊基奥仑赛注射液", "纳基奥仑赛注射液", "泽沃基奥仑赛注射液"]
+DEPT_HEAD = [
+    "{dept}简介：{ph_h}{dept}成立于{yr}年，是{lvl}",
+    "科室介绍｜{ph_h}{dept}，{lvl}",
+    "{ph_h}{dept}现有开放床位{n}十张，为{lvl}",
+    "【科室导航】{dept}（{lvl}）",
+    "{dept}是{ph_h}的{lvl}，设有{n}个亚专业组",
+    "走进{ph_h}{dept}：",
+    "{ph_h}｜{dept}。本科室为{lvl}",
+    "首页 > 科室设置 > {dept}。{dept}始建于{yr}年",
+    "{dept}概况：科室现为{lvl}，由{ph_h}直属管理",
+    "您当前的位置：医疗服务 > 临床科室 > {dept}",
+    "{ph_h}{dept}（{lvl}）科室简介",
+    "重点专科巡礼｜{ph_h}{dept}",
+]
+DEPT_SERVICE_FRAME = [
+    "科室开展{s1}、{s2}等诊疗项目",
+    "主要技术包括{s1}、{s2}、{s3}",
+    "常规开展{s1}，并可实施{s2}",
+    "可为患者提供{s1}、{s2}等服务",
+    "近年来先后开展{s1}、{s2}等技术",
+    "业务范围涵盖{s1}与{s2}",
+    "特色诊疗：{s1}；{s2}；{s3}",
+    "科室设有{s1}、{s2}等专业方向",
+    "目前已常规开展{s2}，并逐步推广{s1}",
+    "诊疗特色为{s1}和{s3}",
+    "主要服务：{s1}、{s2}",
+    "能够独立完成{s1}，同时提供{s2}",
+]
+DEPT_FACTS = [
+    "年门诊量约{n}万人次",
+    "年完成手术{n}千余台",
+    "拥有医师{n}十余名，其中高级职称{n}名",
+    "承担国家自然科学基金项目{n}项",
+    "配备数字减影血管造影机和3.0T磁共振",
+    "设有独立的重症监护病区",
+    "科室实行多学科联合诊疗（MDT）",
+    "是医学院的教学和科研基地",
+    "门诊位于门诊楼{n}楼",
+    "门诊全年无休，节假日照常接诊",
+    "预约挂号可通过医院公众号或拨打{ph}",
+    "手术均在术前充分评估适应证和风险",
+    "治疗方案依据最新诊疗指南制定",
+    "术后由专职护士进行随访",
+    "治疗效果因个体差异而不同，具体方案需医生面诊后确定",
+    "部分患者需要长期随访和复查",
+    "科室定期开展患者健康教育讲座",
+    "严格执行手术分级管理制度",
+    "所有手术均经术前讨论和知情同意",
+    "科室质控指标按要求向省质控中心报送",
+    "术后并发症按规范监测和上报",
+    "不夸大疗效，不承诺治疗结果",
+]
+# department → (services it offers, conditions it treats): a page's services and claims stay coherent with its
+# department; both lists are partitioned per split like every other pool
+DEPT_INFO: dict[str, tuple[list[str], list[str]]] = {
+    "普通外科": (
+        [
+            "腹腔镜胆囊切除术",
+            "腹股沟疝无张力修补术",
+            "甲状腺结节射频消融",
+            "体表肿物切除",
+            "腹腔镜阑尾切除术",
+            "下肢静脉曲张腔内闭合术",
+            "日间手术",
+            "慢性伤口换药门诊",
+        ],
+        ["胆囊结石", "腹股沟疝", "阑尾炎", "静脉曲张"],
+    ),
+    "胃肠外科": (
+        [
+            "腹腔镜胃癌根治术",
+            "直肠癌根治术",
+            "结肠癌根治术",
+            "胃肠间质瘤切除术",
+            "减重代谢手术",
+            "加速康复外科（ERAS）管理",
+            "造口护理门诊",
+            "术前营养评估",
+        ],
+        ["胃癌", "结直肠癌", "胃肠间质瘤", "肠梗阻"],
+    ),
+    "甲状腺乳腺外科": (
+        [
+            "乳腺癌改良根治术",
+            "甲状腺癌根治术",
+            "乳腺良性肿物微创旋切",
+            "超声引导下乳腺穿刺活检",
+            "甲状旁腺手术",
+            "哺乳期乳腺炎诊治",
+            "乳房重建",
+            "甲状腺结节细针穿刺",
+        ],
+        ["乳腺癌", "甲状腺癌", "乳腺纤维腺瘤", "甲状腺结节"],
+    ),
+    "血液科": (
+        [
+            "异基因造血干细胞移植",
+            "自体造血干细胞移植",
+            "CAR-T细胞治疗（使用已获批上市的{cart}）",
+            "骨髓穿刺及活检",
+            "白血病规范化疗",
+            "淋巴瘤靶向治疗",
+            "流式细胞术检测",
+            "输血相容性评估",
+        ],
+        ["白血病", "淋巴瘤", "多发性骨髓瘤", "再生障碍性贫血"],
+    ),
+    "产科": (
+        [
+            "分娩镇痛（无痛分娩）",
+            "产前筛查与产前诊断",
+            "遗传咨询",
+            "高危妊娠管理",
+            "孕期营养门诊",
+            "瘢痕子宫再次妊娠评估",
+            "母胎医学门诊",
+            "产后康复指导",
+        ],
+        ["妊娠期糖尿病", "妊娠期高血压", "前置胎盘", "早产"],
+    ),
+    "心血管内科": (
+        [
+            "经皮冠状动脉介入治疗",
+            "房颤射频消融",
+            "永久起搏器植入",
+            "心脏彩超",
+            "动态心电图监测",
+            "心力衰竭规范化管理",
+            "胸痛中心急诊救治",
+            "心脏康复门诊",
+        ],
+        ["冠心病", "房颤", "心力衰竭", "高血压"],
+    ),
+    "神经内科": (
+        [
+            "急性脑梗死静脉溶栓及取栓",
+            "脑电图检查",
+            "肌电图检查",
+            "癫痫规范化诊治",
+            "帕金森病程控随访",
+            "头痛专病门诊",
+            "认知障碍评估",
+            "卒中单元管理",
+        ],
+        ["脑梗死", "癫痫", "帕金森病", "偏头痛"],
+    ),
+    "肿瘤科": (
+        [
+            "调强放射治疗",
+            "规范化化疗",
+            "分子靶向治疗",
+            "免疫检查点抑制剂治疗",
+            "肿瘤多学科会诊",
+            "姑息治疗与癌痛管理",
+            "PICC置管维护",
+            "肿瘤临床试验",
+        ],
+        ["肺癌", "肝癌", "鼻咽癌", "食管癌"],
+    ),
+    "泌尿外科": (
+        [
+            "根治性前列腺切除术",
+            "经尿道前列腺电切术",
+            "输尿管软镜碎石",
+            "经皮肾镜取石",
+            "膀胱镜检查",
+            "体外冲击波碎石",
+            "尿动力学检查",
+            "前列腺穿刺活检",
+        ],
+        ["前列腺增生", "肾结石", "膀胱癌", "前列腺炎"],
+    ),
+    "消化内科": (
+        [
+            "无痛胃肠镜检查",
+            "内镜下息肉切除",
+            "ERCP胆道取石",
+            "幽门螺杆菌规范化治疗",
+            "消化道出血内镜止血",
+            "炎症性肠病专病门诊",
+            "胶囊内镜",
+            "超声内镜检查",
+        ],
+        ["胃溃疡", "慢性胃炎", "肠息肉", "克罗恩病"],
+    ),
+    "呼吸与危重症医学科": (
+        [
+            "支气管镜检查",
+            "肺功能检查",
+            "无创呼吸机治疗",
+            "睡眠呼吸监测",
+            "肺结节多学科评估",
+            "哮喘规范化管理",
+            "戒烟门诊",
+            "呼吸重症监护",
+        ],
+        ["哮喘", "慢阻肺", "肺结节", "支气管扩张"],
+    ),
+    "肝胆外科": (
+        [
+            "肝癌根治性切除术",
+            "腹腔镜胆囊切除术",
+            "肝移植",
+            "胆道镜取石",
+            "肝动脉化疗栓塞",
+            "肝脏肿瘤射频消融",
+            "胆道梗阻引流",
+            "肝功能储备评估",
+        ],
+        ["肝癌", "胆结石", "肝血管瘤", "胆管结石"],
+    ),
+    "骨科": (
+        [
+            "人工髋膝关节置换",
+            "关节镜下半月板修复",
+            "椎间孔镜髓核摘除",
+            "骨折切开复位内固定",
+            "脊柱侧弯矫形",
+            "前交叉韧带重建",
+            "骨质疏松评估",
+            "运动损伤门诊",
+        ],
+        ["腰椎间盘突出", "膝骨关节炎", "股骨头坏死", "颈椎病"],
+    ),
+    "眼科": (
+        [
+            "白内障超声乳化吸除联合人工晶体植入",
+            "玻璃体切割术",
+            "青光眼小梁切除术",
+            "眼底荧光造影",
+            "儿童屈光筛查",
+            "角膜塑形镜验配",
+            "眼底激光光凝",
+            "干眼门诊",
+        ],
+        ["白内障", "青光眼", "近视", "黄斑变性"],
+    ),
+    "麻醉科": (
+        [
+            "无痛胃肠镜麻醉",
+            "分娩镇痛",
+            "术后自控镇痛",
+            "麻醉门诊术前评估",
+            "慢性疼痛诊疗",
+            "日间手术麻醉",
+            "神经阻滞镇痛",
+            "围术期血液管理",
+        ],
+        ["带状疱疹后神经痛", "三叉神经痛", "慢性腰腿痛", "癌痛"],
+    ),
+    "器官移植科": (
+        [
+            "肾移植",
+            "肝移植",
+            "公民逝世后器官捐献协调与评估",
+            "移植术后长期随访",
+            "亲属活体肾移植评估",
+            "免疫抑制方案管理",
+            "移植配型检测",
+            "移植等待者管理",
+        ],
+        ["尿毒症", "终末期肝病", "肝硬化", "慢性肾衰竭"],
+    ),
+    "儿科": (
+        [
+            "新生儿疾病筛查",
+            "儿童哮喘规范化管理",
+            "儿童生长发育评估",
+            "小儿雾化治疗",
+            "儿童过敏原检测",
+            "新生儿黄疸光疗",
+            "儿童保健门诊",
+            "小儿发热门诊",
+        ],
+        ["小儿哮喘", "儿童抽动障碍", "小儿腹泻", "儿童矮小症"],
+    ),
+    "康复医学科": (
+        [
+            "脑卒中后康复训练",
+            "运动疗法",
+            "作业疗法",
+            "言语吞咽训练",
+            "骨科术后康复",
+            "心肺康复",
+            "儿童康复评估",
+            "假肢矫形器适配",
+        ],
+        ["中风后遗症", "脑瘫", "面瘫", "腰肌劳损"],
+    ),
+    "胸外科": (
+        [
+            "胸腔镜肺癌根治术",
+            "胸腔镜肺结节切除",
+            "食管癌根治术",
+            "纵隔肿瘤切除",
+            "手汗症胸交感神经手术",
+            "气胸微创手术",
+            "肺结节定位",
+            "胸部创伤救治",
+        ],
+        ["肺癌", "食管癌", "肺结节", "手汗症"],
+    ),
+    "妇科": (
+        [
+            "宫腔镜检查与手术",
+            "腹腔镜子宫肌瘤剔除术",
+            "宫颈癌筛查",
+            "阴道镜检查",
+            "卵巢囊肿剥除术",
+            "盆底功能评估与康复",
+            "妇科内分泌门诊",
+            "宫颈锥切术",
+        ],
+        ["子宫肌瘤", "卵巢囊肿", "宫颈病变", "子宫内膜异位症"],
+    ),
+    "皮肤科": (
+        [
+            "光动力治疗",
+            "窄谱中波紫外线光疗",
+            "皮肤病理活检",
+            "斑贴试验",
+            "银屑病生物制剂治疗",
+            "液氮冷冻治疗",
+            "皮肤镜检查",
+            "真菌镜检",
+        ],
+        ["银屑病", "白癜风", "湿疹", "痤疮"],
+    ),
+    "针灸推拿科": (
+        [
+            "针刺治疗",
+            "推拿手法治疗",
+            "穴位贴敷",
+            "温针灸",
+            "中药熏洗",
+            "中医体质辨识",
+            "小儿推拿",
+            "拔罐疗法",
+        ],
+        ["失眠", "颈椎病", "周围性面瘫", "肩周炎"],
+    ),
+    "肛肠科": (
+        [
+            "痔上黏膜环切术（PPH）",
+            "肛瘘挂线术",
+            "电子肛门镜检查",
+            "肛周脓肿切开引流",
+            "结肠镜检查",
+            "便秘生物反馈治疗",
+            "肛门直肠测压",
+            "术后坐浴换药指导",
+        ],
+        ["痔疮", "肛瘘", "肛裂", "便秘"],
+    ),
+    "耳鼻咽喉科": (
+        [
+            "鼻内镜鼻窦手术",
+            "纯音测听",
+            "人工耳蜗植入",
+            "扁桃体切除术",
+            "鼾症手术评估",
+            "声带息肉切除",
+            "前庭功能检查",
+            "过敏原检测",
+        ],
+        ["慢性鼻窦炎", "过敏性鼻炎", "中耳炎", "耳鸣"],
+    ),
+}
+DEPTS = list(DEPT_INFO)
+GENERIC_DEPT_SVC = [
+    "专科门诊",
+    "多学科会诊",
+    "出院患者随访",
+    "住院患者健康宣教",
+    "疑难病例会诊",
+    "日间病房服务",
+    "慢病随访管理",
+    "双向转诊",
+    "专病门诊",
+    "夜间门诊",
+    "远程会诊",
+    "护理门诊",
+    "科普义诊",
+    "互联网复诊",
+    "急诊会诊",
+    "预约诊疗",
+]
+# a department page's promise of a cure or a guaranteed result: trigger words and paraphrases without them;
+# {cd2} is a condition of the page's own department, {svc} one of its services
+DEPT_CLAIM = [
+    "独创微创术式，{cd2}一次根治，术后不复发",
+    "经我科治疗的{cd2}患者无一复发",
+    "手术成功率100%，保证术后{n}年不复发",
+    "{cd2}治愈率达{p}%，疗效全省第一",
+    "采用国际领先技术，{cd2}三天出院、永久治愈",
+    "不开刀不住院，{cd2}一次治好",
+    "{cd2}患者来我科治疗，包好包满意",
+    "{cd2}经我科{svc}后可彻底断根",
+    "我科开展的{svc}能让{cd2}患者从此不再受困扰，一劳永逸",
+    "{cd2}在我科做完治疗，再也不用长期吃药",
+    "凡在本科室接受{svc}的{cd2}患者，疗效有保障，无效全额退费",
+    "科室承诺：{cd2}治不好不收费",
+    "独家疗法让{cd2}患者恢复到和健康人一样，终身不会再犯",
+    "{cd2}不论病程多长，来我科{n}周内即可痊愈",
+    "我科已帮助上万名{cd2}患者彻底摆脱病痛，从未有人复发",
+    "{cd2}治疗有效率100%，安全无任何副作用",
+    "经{svc}治疗，{cd2}从根上解决，一辈子不用再来医院",
+    "{cd2}专科治疗，疗程短、见效快、保证治好",
+    "科室采用祖传秘方结合现代技术，专治各种{cd2}，药到病除",
+    "做一次{svc}，{cd2}就能完全康复，没有后顾之忧",
+    "{cd2}晚期患者在我科也能实现临床治愈",
+    "我们的方案让{cd2}不再反复，患者满意度100%",
+    "只需一次{svc}，{cd2}即可永久告别",
+    "{cd2}在本科室属于可以彻底治好的病，请患者放心",
+    "我科{cd2}诊疗技术全国最好，国内唯一能彻底治愈的科室",
+    "{cd2}术后当天就能恢复如初，不会留下任何问题",
+    "治疗{cd2}疗效确切，临床治愈率超过{p}%",
+    "{n}天见效，{n}个月痊愈，{cd2}患者不必再四处求医",
+    "{cd2}患者经本科室治疗后全部康复出院",
+    "本科室对{cd2}的治疗保证效果，不满意可免费重做",
+    "选择我科，{cd2}的问题一次解决，从此高枕无忧",
+    "{cd2}无需长期服药，{svc}后即刻摆脱",
+    "无论其他医院怎么说，{cd2}在我们这里都能治好",
+    "患者李先生患{cd2}多年，在我科仅治疗一次就完全好了，至今再没犯过",
+    "{cd2}在这里能得到根本性的解决，复发率为零",
+    "我科是{cd2}患者的最后希望，别处治不好的这里都能治愈",
+    "{svc}零风险、零痛苦，{cd2}患者做完即可断药",
+    "{cd2}可以被彻底消除，我们已有数千例成功案例、没有一例失败",
+    "采用新一代靶向疗法，{cd2}细胞一次清除干净",
+    "{cd2}不用再忍，来我科一次性解决、终身有效",
+    "科室独有的“{n}步疗法”让{cd2}患者百分之百康复",
+    "{cd2}早期患者在我科治疗后可以完全恢复，不必担心复发",
+    "经过我们的治疗，{cd2}再也不会找上门",
+    "{cd2}疗效写进协议，治不好分文不取",
+    "我科{cd2}治疗技术成熟，基本上做完就好，不需要复查",
+    "{cd2}在我科治疗可以做到药到病除、立竿见影",
+    "来过我科的{cd2}患者都说：早来就好了，现在跟没得过病一样",
+    "我科专家团队保证每一位{cd2}患者都能康复",
+]
+# conditions a 养生/足疗/美容 shop claims to cure
+SHOP_COND = [
+    "失眠",
+    "颈椎病",
+    "宫寒",
+    "乳腺增生",
+    "高血压",
+    "糖尿病",
+    "腰椎间盘突出",
+    "妇科炎症",
+    "前列腺炎",
+    "湿疹",
+    "痛风",
+    "关节炎",
+    "月经不调",
+    "脂肪肝",
+    "偏头痛",
+    "慢性胃炎",
+]
+# a shop promising to cure a disease: as a line of its own, next to an item, or folded into an offer
+SHOP_CLAIM = [
+    "艾灸三次祛除{sc}，永不复发",
+    "足疗{n}个疗程治好{sc}",
+    "拔罐排毒，根治{sc}",
+    "刮痧调理，{sc}从此不再犯",
+    "泡脚一个月，{sc}彻底好了",
+    "精油按摩能让{sc}完全消失",
+    "坚持来做养生调理，{sc}不用再吃药",
+    "头疗{n}次，脱发全部长回来",
+    "本店调理{sc}有效率100%",
+    "{sc}顾客做完{n}次就能停药",
+    "专治{sc}，无效退款",
+    "祖传手法，{sc}一次见效、两次断根",
+    "经络疏通后{sc}自然痊愈",
+    "{sc}不用去医院，在我们店调理就能好",
+    "做满一个疗程保证{sc}不再复发",
+    "我们的草本足浴可以治愈{sc}",
+    "很多老顾客的{sc}都在这里调好了，再也没犯过",
+    "推拿排毒能把{sc}从根上调理好",
+    "办卡调理三个月，{sc}包好",
+    "砭石疗法专攻{sc}，药到病除",
+    "{sc}来做艾灸，一周就能恢复正常",
+    "养生调理代替吃药，{sc}彻底解决",
+    "我们的理疗师能让{sc}患者完全康复",
+    "{sc}调理效果有保障，不好不收钱",
+    "熏蒸{n}次，{sc}消失得无影无踪",
+    "比医院还管用，{sc}做几次就好了",
+    "独家秘方药包热敷，{sc}一劳永逸",
+    "{sc}顾客反馈：做完身体就跟年轻时一样，医院都查不出毛病了",
+    "刮痧加拔罐，{sc}一次调理终身受益",
+    "正骨手法{n}次，{sc}可以不用手术",
+    "{sc}调理专家坐镇，治愈率{p}%",
+    "坚持泡脚加按摩，血糖血压都能降到正常，不用再吃药",
+]
+SHOP_CLAIM_FRAME = ["{it}（{cl}）", "{it}：{cl}", "{it}，{cl}"]
+DOC_NAMES = [
+    "建华",
+    "敏",
+    "志强",
+    "丽娟",
+    "伟",
+    "海燕",
+    "国平",
+    "晓峰",
+    "静",
+    "明",
+    "红梅",
+    "立新",
+    "雪",
+    "振宇",
+    "春华",
+    "文斌",
+]
+DOC_TITLES = [
+    "主任医师",
+    "副主任医师",
+    "主治医师",
+    "主任医师、教授",
+    "副主任医师、副教授",
+    "主任医师、博士生导师",
+]
+DOC_ROLES = [
+    "医学博士",
+    "硕士研究生导师",
+    "中华医学会{dept}分会青年委员",
+    "省医学会{dept}专业委员会委员",
+    "从事{dept}临床工作二十余年",
+    "曾赴国外知名医学中心访问学习一年",
+    "主持省级科研课题{n}项",
+    "{dept}副主任",
+    "兼任住院医师规范化培训带教老师",
+    "省卫生健康委学术技术带头人后备人选",
+]
+DOC_SPEC = [
+    "擅长{d}的规范化诊治",
+    "主要从事{d}的诊断与综合治疗",
+    "专业方向为{d}及相关并发症的处理",
+    "擅长{s1}",
+    "临床研究方向为{d}的早期筛查",
+    "擅长{d}的药物治疗和长期随访管理",
+    "熟练掌握{s1}和{s2}",
+    "对{d}合并妊娠的管理有较多经验",
+]
+DOC_HOURS = [
+    "出诊时间：周{wd}上午",
+    "专家门诊：周{wd}全天",
+    "门诊时间为每周{wd}下午",
+    "可通过预约平台挂号",
+    "特需门诊需提前预约",
+]
+DOC_HEAD = ["专家介绍：", "医生团队｜", "【名医风采】", "本周出诊专家：", "", "科室医师一览："]
+CLINIC_SUBJECTS = {
+    "内科": [
+        "常见病多发病诊治",
+        "高血压糖尿病慢病随访",
+        "心电图检查",
+        "血常规尿常规检验",
+        "家庭医生签约服务",
+    ],
+    "中医科": ["中医内科诊疗", "针灸", "推拿", "中药饮片调剂", "中医体质辨识"],
+    "口腔科": ["龋齿充填", "洁牙", "根管治疗", "儿童窝沟封闭", "活动义齿修复"],
+    "预防保健科": ["预防接种", "健康体检", "健康教育讲座", "孕产妇健康管理", "老年人健康管理"],
+    "儿科": ["儿童常见病诊治", "儿童生长发育评估", "儿童保健", "雾化治疗"],
+    "康复医学科": ["运动疗法", "作业疗法", "中风后康复训练", "颈肩腰腿痛康复评估"],
+    "妇科": ["妇科常规检查", "宫颈癌筛查", "盆腔超声检查", "妇科炎症诊治"],
+    "全科医疗科": ["全科诊疗", "慢病管理", "双向转诊", "上门巡诊"],
+}
+CLINIC_NAMES = [
+    "{c}{st}社区卫生服务站",
+    "{c}{st}街道社区卫生服务中心",
+    "{c}仁心诊所",
+    "{c}康宁门诊部",
+    "{c}杏和中医诊所",
+    "{c}{st}镇卫生院",
+    "{c}德济诊所",
+    "{c}惠民门诊部",
+]
+CLINIC_FRAMES = [
+    "{cl}（执业许可证核准诊疗科目：{subjs}）服务项目：{svcs}",
+    "{cl}诊疗科目：{subjs}。开展{svcs}等服务",
+    "{cl}简介：本机构核准科目为{subjs}，主要提供{svcs}",
+    "{cl}服务清单｜{subjs}｜{svcs}",
+]
+CLINIC_TAIL = [
+    "诊疗时间：周一至周六8:00-17:00",
+    "医保定点，可刷社保卡",
+    "节假日正常接诊",
+    "联系电话{ph}",
+    "地址：{c}市{st}路{n}号",
+    "",
+]
+CLINIC_OUT_OF_SCOPE = [
+    "玻尿酸注射",
+    "双眼皮手术",
+    "人工流产",
+    "干细胞回输",
+    "肉毒素除皱",
+    "吸脂塑形",
+    "隆鼻",
+    "自体免疫细胞治疗",
+]
+STREETS = ["和平", "建设", "文化", "新华", "人民", "东风", "长安", "朝阳", "光明", "滨江", "振兴", "幸福"]
+CHRONIC = [
+    "糖尿病",
+    "高血压",
+    "银屑病",
+    "白癜风",
+    "类风湿关节炎",
+    "哮喘",
+    "慢阻肺",
+    "癫痫",
+    "帕金森病",
+    "慢性乙肝",
+    "痛风",
+    "特应性皮炎",
+    "慢性肾脏病",
+    "系统性红斑狼疮",
+    "强直性脊柱炎",
+    "过敏性鼻炎",
+    "冠心病",
+    "阿尔茨海默病",
+    "甲状腺功能减退",
+    "斑秃",
+]
+EDU_CURE = [
+    "{cd}目前还没有根治的办法，治疗目标是控制症状、减少发作",
+    "{cd}属于慢性病，需要长期规范管理，不存在“一次断根”的疗法",
+    "医生提醒：凡是声称能根治{cd}的广告都不可信",
+    "得了{cd}不要病急乱投医，“祖传秘方”“包好”之类的说法要警惕",
+    "{cd}可以控制但很难彻底治愈，是否减药停药要听医生的",
+    "不要轻信“{cd}一针见效”这类宣传，规范治疗才是关键",
+    "{cd}为什么容易反复？医生解释：这是疾病本身的特点，不是治疗失败",
+    "关于{cd}的常见谣言：特效药、断根疗法、包治不复发，都不靠谱",
+    "{cd}患者需要定期复查，不能因为症状消失就自行停药",
+    "现有医学条件下{cd}还不能彻底治愈，但多数患者经规范治疗可以正常工作生活",
+    "网上说某某偏方能让{cd}永不复发？专家：没有科学依据",
+    "{cd}需要终身随访，宣称“停药根治”的都是虚假宣传",
+    "{cd}的治疗是个长期过程，别被“三天见效”的说法误导",
+    "警惕！打着“根治{cd}”旗号的机构多为虚假宣传，患者应到正规医院就诊",
+    "科普：{cd}能治好吗？目前只能控制，不能根治",
+    "{cd}患者常问：有没有一劳永逸的办法？医生的回答是没有，坚持治疗最重要",
+]
+EDU_CURE_TAIL = [
+    "如有疑问请咨询您的主治医生",
+    "本文仅供健康科普，不构成诊疗建议",
+    "请到正规医疗机构就诊",
+    "（{ph_h}健康教育科供稿）",
+    "",
+    "家属要多给予理解和支持",
+]
+
+
+def fill_x(tpl: str, rng: random.Random, split: str, **extra: str) -> str:
+    """``fill`` with extra slot values (the lawful-look-alike families' own slots)."""
+    for k, v in extra.items():
+        tpl = tpl.replace("{" + k + "}", v)
+    return fill(tpl, rng, split)
+
+
+def _price(rng: random.Random) -> str:
+    return str(rng.choice([38, 48, 58, 68, 88, 98, 128, 138, 158, 168, 198, 238, 268, 298, 368]))
+
+
+def _slots(rng: random.Random, split: str) -> dict[str, str]:
+    pub = rng.choice(part(PUBLIC_HOSP, split))
+    return {
+        "shop": rng.choice(part(SHOP_NAMES, split)) + rng.choice(part(SHOP_KINDS, split)),
+        "pr": _price(rng),
+        "mi": str(rng.choice([30, 40, 45, 60, 90])),
+        "st": rng.choice(part(STREETS, split)),
+        "dept": rng.choice(part(DEPTS, split)),
+        "lvl": rng.choice(part(DEPT_LEVEL, split)),
+        "cart": rng.choice(CART),
+        "yr": str(rng.randint(1952, 2012)),
+        "wd": rng.choice(["一", "二", "三", "四", "五", "六"]),
+        "cd": rng.choice(part(CHRONIC, split)),
+        "ph_h": pub.replace("{c}", rng.choice(part(CITIES, split))),
+    }
+
+
+def _items(rng: random.Random, split: str, pool: list[str], k: int) -> list[str]:
+    items = part(pool, split)
+    return [
+        fill_x(t, rng, split, pr=_price(rng), mi=str(rng.choice([30, 45, 60])))
+        for t in rng.sample(items, min(k, len(items)))
+    ]
+
+
+def _shop_list(rng: random.Random, split: str, extra: list[str], claim_item: str = "") -> list[str]:
+    sl = _slots(rng, split)
+    items = _items(rng, split, SHOP_ITEMS, rng.randint(2, 4))
+    if claim_item:  # a claim folded into one of the items: "艾灸保健98元（…根治…）"
+        i = rng.randrange(len(items))
+        items[i] = rng.choice(SHOP_CLAIM_FRAME).replace("{it}", items[i]).replace("{cl}", claim_item)
+    items += extra
+    rng.shuffle(items)
+    sep = rng.choice(["，", "；", "、", " | "])
+    body = [fill_x(rng.choice(part(SHOP_HEAD, split)), rng, split, **sl) + sep.join(items)]
+    if rng.random() < 0.7:
+        body.append(fill_x(rng.choice(part(SHOP_OFFER, split)), rng, split, **sl))
+    return body
+
+
+def _shop_note(rng: random.Random, split: str) -> str:
+    return fill_x(rng.choice(part(SHOP_NOTE, split)), rng, split, **_slots(rng, split))
+
+
+def f_shop_list(rng, split):  # lawful 生活美容/养生/足疗 list: non-medical services, membership offers → none
+    body = _shop_list(rng, split, [])
+    for _ in range(rng.choice([0, 1, 1, 2])):
+        body.append(_shop_note(rng, split))
+    return join(body), []
+
+
+def f_shop_inject(rng, split):  # the same list with injections / medical-beauty items → unapproved_service
+    extra = _items(rng, split, SHOP_INJECT, rng.randint(1, 2))
+    body = _shop_list(rng, split, extra)
+    if rng.random() < 0.6:
+        body.append(rng.choice(part(SHOP_INJECT_NOTE, split)))
+    return join(body), [U]
+
+
+def f_shop_claim(rng, split):  # the same list promising to cure a disease → exaggerated_efficacy
+    sc = rng.choice(part(SHOP_COND, split))
+    cl = fill_x(rng.choice(part(SHOP_CLAIM, split)), rng, split, sc=sc)
+    mode = rng.random()
+    if mode < 0.35:  # inside the price list, next to an item
+        body = _shop_list(rng, split, [], claim_item=cl)
+    else:  # a line of its own, anywhere after the list head, among lawful notes
+        body = _shop_list(rng, split, [])
+        body.insert(rng.randint(1, len(body)), cl)
+    for _ in range(rng.choice([0, 1, 1, 2])):
+        body.insert(rng.randint(1, len(body)), _shop_note(rng, split))
+    return join(body), [E]
+
+
+def _dept(rng: random.Random, split: str) -> tuple[dict[str, str], list[str], list[str]]:
+    """Slots of one department page with the department's own services and conditions."""
+    sl = _slots(rng, split)
+    svc_pool, cond_pool = DEPT_INFO[sl["dept"]]
+    svcs = [fill_x(s, rng, split, **sl) for s in part(svc_pool, split)]
+    conds = part(cond_pool, split)
+    rng.shuffle(svcs)
+    # dev/test hold only a quarter of a department's services: pad with services any department offers
+    pad = [x for x in part(GENERIC_DEPT_SVC, split) if x not in svcs]
+    rng.shuffle(pad)
+    svcs += pad[: max(0, 3 - len(svcs))]
+    return sl, svcs, conds
+
+
+def _dept_page(rng: random.Random, split: str) -> tuple[list[str], dict[str, str], list[str], list[str]]:
+    sl, svcs, conds = _dept(rng, split)
+    body = [
+        fill_x(rng.choice(part(DEPT_HEAD, split)), rng, split, **sl),
+        fill_x(rng.choice(part(DEPT_SERVICE_FRAME, split)), rng, split, s1=svcs[0], s2=svcs[1], s3=svcs[2]),
+    ]
+    for t in rng.sample(part(DEPT_FACTS, split), rng.randint(1, 3)):
+        body.append(fill_x(t, rng, split, **sl))
+    return body, sl, svcs, conds
+
+
+def f_dept_intro(rng, split):  # hospital department page with standard clinical terms → none
+    return join(_dept_page(rng, split)[0]), []
+
+
+def f_dept_claim(rng, split):  # the same page promising a cure / a success rate → exaggerated_efficacy
+    body, sl, svcs, conds = _dept_page(rng, split)
+    cd2 = rng.choice(conds) if rng.random() < 0.75 else rng.choice(part(DISEASES, split))
+    cl = fill_x(rng.choice(part(DEPT_CLAIM, split)), rng, split, cd2=cd2, svc=svcs[0], **sl)
+    mode = rng.random()
+    if mode < 0.3:  # appended to the services sentence
+        body[1] = body[1] + "，" + cl
+    elif mode < 0.5 and len(body) > 2:  # in place of one of the facts
+        body[rng.randrange(2, len(body))] = cl
+    else:  # a sentence of its own anywhere after the heading
+        body.insert(rng.randint(1, len(body)), cl)
+    return join(body), [E]
+
+
+def f_doctor_intro(rng, split):  # doctor introductions: titles, roles, specialties, hours → none
+    sl, svcs, conds = _dept(rng, split)
+    docs = []
+    for _ in range(rng.randint(1, 3)):
+        s1, s2 = rng.sample(svcs, 2)
+        spec = fill_x(rng.choice(part(DOC_SPEC, split)), rng, split, s1=s1, s2=s2, d=rng.choice(conds), **sl)
+        role = fill_x(rng.choice(part(DOC_ROLES, split)), rng, split, **sl)
+        name = rng.choice(NAMES) + rng.choice(DOC_NAMES)
+        docs.append(f"{name}，{rng.choice(DOC_TITLES)}，{role}，{spec}")
+    text = rng.choice(DOC_HEAD) + "；".join(docs)
+    body = [text]
+    if rng.random() < 0.7:
+        body.append(fill_x(rng.choice(DOC_HOURS), rng, split, **sl))
+    return join(body), []
+
+
+def _clinic_page(rng: random.Random, split: str, extra: list[str]) -> str:
+    sl = _slots(rng, split)
+    subjects = rng.sample(sorted(CLINIC_SUBJECTS), rng.randint(1, 2))
+    svcs = []
+    for s in subjects:
+        pool = part(CLINIC_SUBJECTS[s], split)
+        svcs += rng.sample(pool, min(2, len(pool)))
+    svcs += extra
+    rng.shuffle(svcs)
+    cl = fill_x(rng.choice(part(CLINIC_NAMES, split)), rng, split, **sl)
+    text = fill_x(
+        rng.choice(part(CLINIC_FRAMES, split)),
+        rng,
+        split,
+        cl=cl,
+        subjs="、".join(subjects),
+        svcs="、".join(svcs),
+    )
+    tail = fill_x(rng.choice(CLINIC_TAIL), rng, split, **sl)
+    return join([text, tail])
+
+
+def f_clinic_svc(rng, split):  # clinic service list within its licensed subjects → none
+    return _clinic_page(rng, split, []), []
+
+
+def f_clinic_out_of_scope(rng, split):  # the same list with a service far outside them → unapproved_service
+    return _clinic_page(rng, split, [rng.choice(part(CLINIC_OUT_OF_SCOPE, split))]), [U]
+
+
+def f_edu_cure(rng, split):  # patient education: this disease cannot be cured, beware of cure claims → none
+    sl = _slots(rng, split)
+    body = [fill_x(rng.choice(part(EDU_CURE, split)), rng, split, **sl)]
+    if rng.random() < 0.6:
+        body.append(fill_x(rng.choice(EDU_CURE_TAIL), rng, split, **sl))
+    return join(body), []
+
+
 FAMILIES: dict[str, tuple[Callable, dict[str, int]]] = {
     "ad": (f_ad, {"train": 420, "dev": 60, "test": 110}),
     "ad_paraphrase": (f_ad_paraphrase, {"train": 220, "dev": 35, "test": 70}),
@@ -811,6 +1803,16 @@ FAMILIES: dict[str, tuple[Callable, dict[str, int]]] = {
     "clinical": (f_clinical, {"train": 160, "dev": 30, "test": 50}),
     "legal_ad": (f_legal_ad, {"train": 70, "dev": 15, "test": 25}),
     "neutral_news": (f_neutral, {"train": 90, "dev": 15, "test": 25}),
+    # lawful look-alikes (hard negatives) and their positive counterparts; appended last so the families
+    # above keep drawing the same random stream
+    "shop_list": (f_shop_list, {"train": 220, "dev": 35, "test": 60}),
+    "dept_intro": (f_dept_intro, {"train": 200, "dev": 35, "test": 60}),
+    "doctor_intro": (f_doctor_intro, {"train": 150, "dev": 25, "test": 45}),
+    "clinic_svc": (f_clinic_svc, {"train": 120, "dev": 20, "test": 35}),
+    "edu_cure": (f_edu_cure, {"train": 150, "dev": 25, "test": 45}),
+    "shop_inject": (f_shop_inject, {"train": 110, "dev": 18, "test": 30}),
+    "shop_claim": (f_shop_claim, {"train": 160, "dev": 25, "test": 40}),
+    "dept_claim": (f_dept_claim, {"train": 220, "dev": 35, "test": 50}),
 }
 
 # ------------------------------------------------------------------------------------- hand-written
