@@ -65,7 +65,12 @@ def _read_input(path_or_url: str) -> tuple[bytes, dict[str, str], str]:
     if path_or_url.startswith(("http://", "https://")):
         import httpx
 
-        resp = httpx.get(path_or_url, follow_redirects=True, timeout=20.0)
+        try:
+            resp = httpx.get(path_or_url, follow_redirects=True, timeout=20.0)
+        except httpx.HTTPError as exc:
+            raise click.ClickException(f"无法获取 {path_or_url}：{exc}") from exc
+        if resp.status_code >= 400:
+            raise click.ClickException(f"无法获取 {path_or_url}：HTTP {resp.status_code}")
         return resp.content, dict(resp.headers), str(resp.url)
     path = Path(path_or_url)
     if not path.is_file():

@@ -44,6 +44,15 @@ def _split_field(f: Finding, title_len: int) -> Finding:
     return f  # straddles the boundary: keep offsets into the combined text (never happens with rule spans)
 
 
+SERVICE_LABEL = "unapproved_service"
+
+
+def _model_only(findings: Sequence[Finding], label: str) -> bool:
+    """The label rests on the model alone: no rule, scope or certificate finding supports it."""
+    backing = [f for f in findings if f.label == label]
+    return bool(backing) and all(f.source.startswith("model:") for f in backing)
+
+
 def _is_ad_like(findings: Sequence[Finding]) -> bool:
     """A page judged to be an ad: it carries an exaggerated-efficacy rule hit (not only compliance findings)."""
     return any(f.label == "exaggerated_efficacy" and not f.source.startswith("model:") for f in findings)
@@ -111,6 +120,12 @@ class Analyzer:
                     if f.label:
                         labels.add(f.label)
                         scores[f.label] = max(scores.get(f.label, 0.0), 1.0)
+                if _model_only(findings, SERVICE_LABEL):
+                    # The registry knows what this publisher may offer and every service the page names is
+                    # within its licence (or it names none); no service rule fired either. A model-only
+                    # "unapproved service" contradicts that evidence (e.g. a salon's lawful SPA price list).
+                    labels.discard(SERVICE_LABEL)
+                    findings = [f for f in findings if f.label != SERVICE_LABEL]
 
         valid_certs: list[str] = []
         for check in find_review_certs(full_text, today=today):

@@ -134,3 +134,8 @@ def test_feedback_is_stored_as_training_labels(tmp_path: Path) -> None:
         store.close()
     assert len(examples) == 1 and text in examples[0]["text"]
     assert examples[0]["labels"] == ["exaggerated_efficacy"]
+
+
+def test_unreachable_url_is_a_clear_error(tmp_path: Path) -> None:
+    proc = yijian("analyze", "http://127.0.0.1:9/nothing.html", data_dir=tmp_path, check=False)
+    assert proc.returncode == 1 and "无法获取" in proc.stderr and "Traceback" not in proc.stderr

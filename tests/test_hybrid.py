@@ -32,3 +32,17 @@ def test_decide() -> None:
     # sentiment guards are about wording, not law: no veto
     assert decide("negative_sentiment", 0.9, True, 0.02, fired=False, guarded=True)
     assert not decide("negative_sentiment", 0.3, False, 0.02, fired=False, guarded=False)
+
+
+def test_model_only_service_label_is_recognised() -> None:
+    from pipelines.analyze import _model_only
+    from pipelines.types import Finding
+
+    def f(source: str, label: str = "unapproved_service") -> Finding:
+        return Finding(category=label, label=label, start=0, end=1, text="x", legal_basis="", severity="S1",
+                       source=source)  # fmt: skip
+
+    assert _model_only([f("model:v1")], "unapproved_service")
+    assert not _model_only([f("model:v1"), f("rules:svc.cell_gene.phrases")], "unapproved_service")
+    assert not _model_only([f("institutions:salon")], "unapproved_service")
+    assert not _model_only([], "unapproved_service")
