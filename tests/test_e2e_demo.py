@@ -194,15 +194,18 @@ def test_image_only_claim_found_by_ocr(run: Run) -> None:
 
 
 def test_crawl_delay_honoured(run: Run) -> None:
+    """robots.txt says Crawl-delay: 1. Scrapy spaces the *dispatch* of requests; their arrival here can lag when
+    the reactor thread waits for the GIL (OCR and the model run in worker threads), which shortens one gap and
+    lengthens another. So the check is the schedule: the k-th request after robots.txt arrives no earlier than
+    k delays after it (minus the time robots.txt takes to reach the crawler)."""
     host = run.expected["crawl_delay_host"]
     site = next(k for k, v in demo.SITES.items() if v == host)
-    times = sorted(t for t, s, method, path, _ in run.first_log if s == site and path != "/robots.txt")
+    log = sorted((t, path) for t, s, _method, path, _status in run.first_log if s == site)
+    robots = next(t for t, path in log if path == "/robots.txt")
+    times = [t for t, path in log if path != "/robots.txt"]
     assert len(times) >= 4
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
-    # Scrapy spaces the *dispatch* of requests; arrival at the server jitters when the reactor thread waits for
-    # the GIL (OCR and the model run in worker threads). Without the delay, gaps would be a few milliseconds.
-    assert min(gaps) >= 0.5, gaps
-    assert times[-1] - times[0] >= len(gaps) * 1.0 - 0.3, gaps
+    for k, t in enumerate(times, start=1):
+        assert t - robots >= k * 1.0 - 0.2, (k, [round(x - robots, 2) for x in times])
 
 
 def test_robots_disallow_and_sitemap(run: Run) -> None:
