@@ -24,11 +24,12 @@ TEST_SPLIT_SHA256 = "ba84908025e1b299bf522578165b56a7d75a97f82dcba5ce2f72ec12a3d
 # Floors sit a little under the measured scores of the shipped model (docs/model_card.md), so that
 # bf16 rounding on another CPU does not flake, while a real regression fails.
 # Measured (model e5s4l-20261123-s13, test split): model F1 0.865 / 0.840 / 0.973, macro 0.893;
-# model + rules macro 0.900 with the rules of 2026-11-23. The hybrid floor sits under the issue-3 target
-# (0.90) by a margin because the rules are a moving part maintained separately.
+# model + rules macro 0.917 with the rules and the hybrid decision of 2026-11-23 (guard veto, dev-tuned
+# rule-assist thresholds). The hybrid floor is the issue-3 target itself: a change to the rules or the decision
+# that takes the product below it must fail here.
 MODEL_FLOORS = {"exaggerated_efficacy": 0.84, "unapproved_service": 0.81, "negative_sentiment": 0.95}
 MODEL_MACRO_FLOOR = 0.87
-HYBRID_MACRO_FLOOR = 0.88
+HYBRID_MACRO_FLOOR = 0.90  # issue 3 target; measured 0.917
 HARD_NEGATIVE_MAX_FP_RATE = 0.05  # issue 3: ≤ 5% of hard negatives flagged as ads
 
 pytestmark = pytest.mark.skipif(not model_available(DEFAULT_MODEL_DIR), reason="shipped model not present")
