@@ -75,6 +75,8 @@ def summarize_run(store: Any, run_id: int, crawl_stats: dict[str, Any], seconds:
     outcome = {k: int(totals.get(f"yijian/outcome/{k}", 0)) for k in ("new", "changed", "unchanged", "error")}
     run = store.run_stats(run_id)
     overall = store.stats()
+    names = {i["id"]: i["name"] for i in store.get_institutions()}
+    top = overall.get("flagged_documents_by_institution", {})
     return {
         "run_id": run_id,
         "seconds": round(seconds, 2),
@@ -87,7 +89,7 @@ def summarize_run(store: Any, run_id: int, crawl_stats: dict[str, Any], seconds:
         "flags_by_label": overall.get("documents_by_label", overall.get("findings_by_label", {})),
         "flags_by_category": overall.get("findings_by_category", {}),
         "flags_by_severity": overall.get("findings_by_severity", {}),
-        "top_institutions": overall.get("flagged_documents_by_institution", {}),
+        "top_institutions": {f"{names.get(k, k)}（{k}）": v for k, v in top.items()},
         "documents": overall.get("documents", 0),
         "per_source": crawl_stats.get("per_source", {}),
     }
