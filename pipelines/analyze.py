@@ -17,6 +17,7 @@ from classifiers.institutions import Institution, InstitutionRegistry, scope_fin
 from pipelines.types import LABELS, ClassifyResult, Extracted, Finding
 
 TITLE_SEP = "\n\n"
+HUB_LINK_DENSITY = 0.8
 
 
 @dataclass(slots=True)
@@ -59,9 +60,10 @@ def _is_ad_like(findings: Sequence[Finding]) -> bool:
 
 
 class Analyzer:
-    """``classifier`` reads title + body; ``fragment_classifier`` (default: the same) reads the OCR text of images.
-    The product passes the rule engine there: banner text is a few slogan fragments, on which the model (trained on
-    whole texts) is unreliable, while a rule hit is precise and cites its span in the image text."""
+    """``classifier`` reads title + body; ``fragment_classifier`` (default: the same) reads fragments: the OCR text
+    of images, and the text of hub pages (mostly link text: menus and headlines, ``HUB_LINK_DENSITY``). The product
+    passes the rule engine there: on fragments the model (trained on whole texts) is unreliable — it read a health
+    section's list of headlines as an efficacy ad (0.80) — while a rule hit is precise and cites its span."""
 
     def __init__(
         self,
@@ -75,17 +77,25 @@ class Analyzer:
 
     def analyze(self, docs: Sequence[Extracted], *, today: date | None = None) -> list[Analysis]:
         """Analyse a batch of extracted documents (one classifier call for all texts in the batch)."""
-        texts = [f"{doc.title}{TITLE_SEP}{doc.text}" if doc.title else doc.text for doc in docs]
+        texts: list[str] = []
+        whole: list[int] = []  # docs whose text the full classifier reads
         fragments: list[str] = []
-        owners: list[tuple[int, str]] = []  # (doc index, "image:<src>")
+        owners: list[tuple[int, str]] = []  # (doc index, field) of each fragment
         for i, doc in enumerate(docs):
+            text = f"{doc.title}{TITLE_SEP}{doc.text}" if doc.title else doc.text
+            if doc.link_density >= HUB_LINK_DENSITY:
+                fragments.append(text)
+                owners.append((i, "text"))
+            else:
+                texts.append(text)
+                whole.append(i)
             for img in doc.images:
                 if img.ocr_text.strip():
                     fragments.append(img.ocr_text)
                     owners.append((i, f"image:{img.src}"))
         per_doc: list[list[tuple[str, ClassifyResult]]] = [[] for _ in docs]
         if texts:
-            for i, res in enumerate(self.classifier.classify(texts)):
+            for i, res in zip(whole, self.classifier.classify(texts), strict=True):
                 per_doc[i].append(("text", res))
         if fragments:
             for (i, fld), res in zip(owners, self.fragment_classifier.classify(fragments), strict=True):

@@ -685,10 +685,29 @@ def _extract_generic(tree: Any, html: str, url: str, base: str, result: Extracte
             result.text = page
             result.images = _images(root, base)
 
+    result.link_density = _link_line_share(tree, result.text)
+
     # A WeChat-style "deleted" notice served from an unknown URL.
     if _nospace_len(result.text) < 60 and (marker := deleted_reason(result.text or full_text[:500])):
         result.status = "deleted"
         result.error_detail = f"文章已删除或无法查看：{marker}"
+
+
+PROSE_LINE_MIN = 20
+
+
+def _link_line_share(tree: Any, text: str) -> float:
+    """Share of the non-space characters of ``text`` that are not prose: lines that are the text of a link on the
+    page, or short lines (headings, dates, "下一页"). Near 1 on hub and list pages."""
+    link_texts = {_clean_text(a.text_content()) for a in tree.iter("a")}
+    link_texts.discard("")
+    total = prose = 0
+    for line in text.splitlines():
+        n = _nospace_len(line)
+        total += n
+        if n >= PROSE_LINE_MIN and line.strip() not in link_texts:
+            prose += n
+    return round(1 - prose / total, 3) if total else 0.0
 
 
 PAGE_TEXT_RATIO = 0.6

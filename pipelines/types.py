@@ -69,6 +69,8 @@ class Extracted:
     status: str = "ok"
     encoding: str = ""
     error_detail: str = ""
+    # Share of the text that is not prose (link lines, short lines): near 1 for hub/list pages.
+    link_density: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {

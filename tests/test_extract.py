@@ -145,3 +145,18 @@ def test_to_json_shape():
         "alt": "行政处罚决定书（局部）",
         "ocr_text": "",
     }
+
+
+def test_link_density_tells_hub_pages_from_content() -> None:
+    hub = (
+        "<html><body><ul><li><a href='/'>首页</a></li><li><a href='/a'>科室介绍</a></li></ul>"
+        "<h1>健康科普</h1><ul><li><a href='/1'>糖尿病患者如何做好长期管理</a></li>"
+        "<li><a href='/2'>高血压：控制好血压是关键</a></li></ul><p>2026-03-01</p></body></html>"
+    )
+    article = (
+        "<html><body><ul><li><a href='/'>首页</a></li></ul><h1>糖尿病患者如何做好长期管理</h1>"
+        "<p>糖尿病是一种常见的慢性代谢性疾病，目前还不能根治，需要在医生指导下长期规范管理，包括饮食控制和规律运动。</p>"
+        "<p>患者应定期监测血糖，按医嘱用药，不要轻信所谓根治糖尿病的广告宣传，发现异常及时就医。</p></body></html>"
+    )
+    assert extract_html(hub, "http://example.org/health/").link_density >= 0.8
+    assert extract_html(article, "http://example.org/health/1.html").link_density < 0.3
