@@ -37,6 +37,7 @@ class YijianPipeline:
         self._pending: list[tuple[Prepared, dict[str, bytes], asyncio.Future[Outcome]]] = []
         self._flush_handle: asyncio.TimerHandle | None = None
         self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()  # strong references: the loop keeps only weak ones
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> YijianPipeline:
@@ -80,17 +81,27 @@ class YijianPipeline:
         fut: asyncio.Future[Outcome] = loop.create_future()
         self._pending.append((prep, images, fut))
         if len(self._pending) >= self.batch_size:
-            loop.create_task(self._flush())
+            self._spawn_flush()
         elif self._flush_handle is None:
-            self._flush_handle = loop.call_later(self.batch_wait, lambda: loop.create_task(self._flush()))
+            self._flush_handle = loop.call_later(self.batch_wait, self._spawn_flush)
         return await fut
+
+    def _spawn_flush(self) -> None:
+        task = asyncio.get_running_loop().create_task(self._flush())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _flush(self) -> None:
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
         batch, self._pending = self._pending, []
-        if not batch or self.processor is None:
+        if not batch:
+            return
+        if self.processor is None:  # closed under us: fail the waiting pages rather than leave them hanging
+            for _, _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(RuntimeError("pipeline closed"))
             return
         async with self._lock:  # one batch in the model at a time; the next one fills meanwhile
             try:
