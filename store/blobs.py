@@ -13,8 +13,11 @@ import gzip
 import hashlib
 import os
 import re
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 __all__ = ["BlobNotFound", "BlobStore", "sha256_hex"]
 
@@ -79,7 +82,7 @@ class BlobStore:
             if len(packed) <= len(data) * 0.9:
                 payload = packed
                 target = target.with_name(target.name + ".gz")
-        self._write_atomic(target, payload)
+        self._write_atomic(target, lambda out: out.write(payload))
         return sha
 
     def put_file(self, src: Path | str) -> str:
@@ -92,18 +95,12 @@ class BlobStore:
         sha = h.hexdigest()
         if self.exists(sha):
             return sha
-        target = self.path(sha)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as out, src.open("rb") as f:
-                while chunk := f.read(_CHUNK):
-                    out.write(chunk)
-                self._sync(out)
-            os.replace(tmp, target)
-        except BaseException:
-            _unlink_quietly(tmp)
-            raise
+
+        def copy(out: BinaryIO) -> None:
+            with src.open("rb") as f:
+                shutil.copyfileobj(f, out, _CHUNK)
+
+        self._write_atomic(self.path(sha), copy)
         return sha
 
     def get(self, sha: str) -> bytes:
@@ -133,12 +130,13 @@ class BlobStore:
             f.flush()
             os.fsync(f.fileno())
 
-    def _write_atomic(self, target: Path, payload: bytes) -> None:
+    def _write_atomic(self, target: Path, write: Callable[[BinaryIO], object]) -> None:
+        """Write ``target`` through a temporary file in the same directory and an atomic rename."""
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as out:
-                out.write(payload)
+                write(out)
                 self._sync(out)
             # Rename is atomic on POSIX; a concurrent writer of the same content renames identical bytes.
             os.replace(tmp, target)
