@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
+
+from tests.demo_env import YIJIAN
 
 FIXTURES = Path(__file__).parent / "fixtures" / "extract"
 
 
 def yijian(*args: str, data_dir: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
-        [sys.executable, "-m", "console.cli", *args, "--data-dir", str(data_dir)],
+        [*YIJIAN, *args, "--data-dir", str(data_dir)],
         capture_output=True,
         text=True,
         timeout=300,

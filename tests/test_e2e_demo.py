@@ -4,9 +4,7 @@ OCR, rules + model, SQLite store, embedded search) and check what demo/expected.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +17,9 @@ import demo
 from config import get_settings
 from demo.server import DemoWeb
 from store.db import Store, doc_id_for
+from tests.demo_env import DEMO_DIR, YIJIAN, demo_env
 
 pytestmark = pytest.mark.e2e
-
-DEMO_DIR = Path(demo.__file__).resolve().parent
-YIJIAN = [sys.executable, "-m", "console.cli"]
 
 
 def _load_expected(port: int) -> dict[str, Any]:
@@ -61,14 +57,7 @@ def run(tmp_path_factory: pytest.TempPathFactory):
     web.start()
     assert web.port is not None
     data = tmp_path_factory.mktemp("e2e-data")
-    env = {
-        **os.environ,
-        "YIJIAN_DATA_DIR": str(data),
-        "YIJIAN_DEMO_PORT": str(web.port),
-        "YIJIAN_SOURCES_FILE": str(DEMO_DIR / "sources.yaml"),
-        "YIJIAN_INSTITUTIONS_FILE": str(DEMO_DIR / "institutions.yaml"),
-        "HF_HUB_OFFLINE": "1",
-    }
+    env = demo_env(data, web.port)
 
     def crawl() -> dict[str, Any]:
         proc = subprocess.run(

@@ -5,24 +5,20 @@ document ends up indexed exactly once; searches answer like the embedded backend
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-import demo
 from config import get_settings
 from demo.server import DemoWeb
 from store.db import Store
+from tests.demo_env import YIJIAN, demo_env
 from tests.osmem import CompatProxy, OsmemProcess
 
 pytestmark = pytest.mark.e2e
 
-DEMO_DIR = Path(demo.__file__).resolve().parent
-YIJIAN = [sys.executable, "-m", "console.cli"]
 PREFIX = "e2e"
 
 
@@ -31,16 +27,13 @@ def test_crawl_survives_a_search_outage_and_matches_embedded(tmp_path: Path) -> 
     with DemoWeb() as web, OsmemProcess() as osmem:
         proxy = CompatProxy(osmem.url)
         proxy.start()
-        env = {
-            **os.environ,
-            "YIJIAN_DATA_DIR": str(data),
-            "YIJIAN_DEMO_PORT": str(web.port),
-            "YIJIAN_SOURCES_FILE": str(DEMO_DIR / "sources.yaml"),
-            "YIJIAN_INSTITUTIONS_FILE": str(DEMO_DIR / "institutions.yaml"),
-            "YIJIAN_SEARCH": "elasticsearch",
-            "YIJIAN_ES_URL": proxy.url,
-            "YIJIAN_ES_INDEX_PREFIX": PREFIX,
-        }
+        env = demo_env(
+            data,
+            web.port,
+            YIJIAN_SEARCH="elasticsearch",
+            YIJIAN_ES_URL=proxy.url,
+            YIJIAN_ES_INDEX_PREFIX=PREFIX,
+        )
 
         def cli(*args: str, **extra: str) -> dict:
             proc = subprocess.run(
