@@ -1160,6 +1160,15 @@ def _finding_key(f: Finding | FindingRow) -> tuple:
     return (f.category, f.field or "text", int(f.start), int(f.end), f.source or "")
 
 
+def _fields(row: Any, names: str) -> dict[str, Any]:
+    """The named attributes of a row (space-separated names), datetimes as UTC ISO strings."""
+    out: dict[str, Any] = {}
+    for name in names.split():
+        value = getattr(row, name)
+        out[name] = _iso(value) if isinstance(value, datetime) else value
+    return out
+
+
 def _finding_contract_json(f: FindingRow) -> dict[str, Any]:
     """Exactly Finding.to_json()'s keys (what the search contract indexes)."""
     return Finding(
@@ -1182,70 +1191,33 @@ def _finding_json(f: FindingRow) -> dict[str, Any]:
 
 
 def _doc_json(d: Document) -> dict[str, Any]:
-    return {
-        "id": d.id,
-        "url": d.url,
-        "canonical_url": d.canonical_url,
-        "source_id": d.source_id,
-        "institution_id": d.institution_id,
-        "region": d.region,
-        "first_seen": _iso(d.first_seen),
-        "last_seen": _iso(d.last_seen),
-        "last_run_id": d.last_run_id,
-        "etag": d.etag,
-        "last_modified": d.last_modified,
-        "current_version": d.current_version,
-        "current_version_id": d.current_version_id,
-        "content_hash": d.content_hash,
-        "status": d.status,
-    }
+    return _fields(
+        d,
+        (
+            "id url canonical_url source_id institution_id region first_seen last_seen "
+            "last_run_id etag last_modified current_version current_version_id content_hash "
+            "status"
+        ),
+    )
 
 
 def _version_json(v: DocumentVersion) -> dict[str, Any]:
-    return {
-        "id": v.id,
-        "version": v.version,
-        "run_id": v.run_id,
-        "content_hash": v.content_hash,
-        "final_url": v.final_url,
-        "title": v.title,
-        "text": v.text,
-        "published_at": _iso(v.published_at),
-        "author": v.author,
-        "account": v.account,
-        "images": v.images,
-        "fetched_at": _iso(v.fetched_at),
-        "rendered": v.rendered,
-        "raw_blob": v.raw_blob,
-        "encoding": v.encoding,
-        "status": v.status,
-        "headers": v.headers,
-        "labels": v.labels,
-        "scores": v.scores,
-        "analyzed_at": _iso(v.analyzed_at),
-    }
+    return _fields(
+        v,
+        (
+            "id version run_id content_hash final_url title text published_at author account "
+            "images fetched_at rendered raw_blob encoding status headers labels scores "
+            "analyzed_at"
+        ),
+    )
 
 
 def _run_json(r: CrawlRun) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "started_at": _iso(r.started_at),
-        "finished_at": _iso(r.finished_at),
-        "source_ids": r.source_ids,
-        "status": r.status,
-        "stats": r.stats,
-    }
+    return _fields(r, "id started_at finished_at source_ids status stats")
 
 
 def _institution_json(o: Institution) -> dict[str, Any]:
     return {
-        "id": o.id,
-        "name": o.name,
-        "aliases": o.aliases,
-        "licence_no": o.licence_no,
-        "type": o.type,
-        "licensed_subjects": o.licensed_subjects,
-        "region": o.region,
-        "domains": o.domains,
+        **_fields(o, "id name aliases licence_no type licensed_subjects region domains"),
         **(o.extra or {}),
     }
