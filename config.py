@@ -49,6 +49,9 @@ class Settings(BaseSettings):
 
     # Classifier model directory (a fine-tuned Hugging Face model); None = rules only / shipped default.
     model_dir: Path | None = None
+    # Which network of the model directory scores: "student" (fast, the shipped default) or "transformer";
+    # None = the directory's own default (classifiers/model.py).
+    model_network: Literal["student", "transformer"] | None = None
 
     user_agent: str = "YijianBot/0.1 (+medical advertising supervision; contact: admin@example.gov.cn)"
     ocr_enabled: bool = True

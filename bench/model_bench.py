@@ -1,10 +1,14 @@
-"""Throughput of the classifier encoder on this machine: docs/s at 128 and 256 tokens.
+"""Throughput of the classifier on this machine: docs/s at 128 and 256 tokens.
 
-Measures the shipped default model (classifiers/model_default) and the full 12-layer multilingual-e5-small
-rebuild (built on the fly into data/encoder/e5-small-zh if absent), with bf16 weights (the inference path;
-faster than autocast, which re-casts fp32 weights per call) and fp32. Each document is exactly N tokens (a Chinese medical-ad text repeated), batch 32.
+1. Network passes on synthetic documents of exactly N tokens (a Chinese medical-ad text repeated), batch 32:
+   the shipped student (classifiers/student.py, the default network, fp32); the shipped transformer at int8
+   (dynamic quantisation, its inference precision), bf16 and fp32; the full 12-layer multilingual-e5-small
+   rebuild (built on the fly into data/encoder/e5-small-zh if absent) at the same precisions.
+2. The shipped classifier end to end (tokenisation, windows, batching) on real documents cut to N tokens:
+   the pages of the bundled demo web (hospital sites, a salon, news, WeChat) and, when ../shared/realdata is
+   present, news articles from its extraction sets; student and transformer.
 
-    .venv/bin/python bench/model_bench.py [--docs 96] [--threads 2] [--json]
+    .venv/bin/python bench/model_bench.py [--docs 96] [--threads 2] [--skip-full] [--realdata N] [--json]
 """
 
 from __future__ import annotations
@@ -23,27 +27,102 @@ sys.path.insert(0, str(ROOT))
 TEXT = "本院采用国际领先技术治疗糖尿病，一个疗程见效，患者满意度高，欢迎来电咨询预约专家号。"
 
 
-def bench_encoder(model_dir: Path, tokens: int, docs: int, batch: int, bf16: bool) -> float:
+def _timed(fn, x, mask, docs: int) -> float:
     import torch
-    from transformers import AutoModel, AutoTokenizer
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.set_verbosity_error()
-    tok = AutoTokenizer.from_pretrained(str(model_dir))
-    dtype = torch.bfloat16 if bf16 else torch.float32
-    enc = AutoModel.from_pretrained(str(model_dir), dtype=dtype, add_pooling_layer=False).eval()
-    ids = tok(TEXT * 20, add_special_tokens=True, truncation=True, max_length=tokens)["input_ids"]
-    x = torch.tensor([ids] * batch)
-    mask = torch.ones_like(x)
     with torch.inference_mode():
-        enc(input_ids=x[:2], attention_mask=mask[:2])  # warm-up
+        fn(x, mask)  # warm-up (allocations, one-time kernel set-up)
         t0 = time.perf_counter()
         done = 0
         while done < docs:
-            enc(input_ids=x, attention_mask=mask)
-            done += batch
-        dt = time.perf_counter() - t0
-    return done / dt
+            fn(x, mask)
+            done += len(x)
+        return done / (time.perf_counter() - t0)
+
+
+def bench_encoder(model_dir: Path, tokens: int, docs: int, batch: int, precision: str) -> float:
+    """docs/s of the transformer (+ pooling and head) at ``precision`` on ``tokens``-token documents; a bare
+    encoder directory (the full e5 rebuild) gets an untrained head, which costs the same."""
+    import torch
+
+    from classifiers.model import apply_precision, build_network, load_network, model_available
+
+    if model_available(model_dir):
+        net, tok, _meta = load_network(model_dir, precision)
+    else:
+        from transformers import AutoModel, AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(str(model_dir))
+        encoder = AutoModel.from_pretrained(str(model_dir), dtype=torch.float32, add_pooling_layer=False)
+        net = apply_precision(build_network(encoder, 3).eval(), precision)
+    ids = tok(TEXT * 20, add_special_tokens=True, truncation=True, max_length=tokens)["input_ids"]
+    x = torch.tensor([ids] * batch)
+    return _timed(net, x, torch.ones_like(x), docs)
+
+
+def bench_student(model_dir: Path, tokens: int, docs: int, batch: int) -> tuple[float, str]:
+    """(docs/s, precision) of the student network at its shipped precision."""
+    import torch
+
+    from classifiers.model import ModelClassifier
+
+    clf = ModelClassifier(model_dir, network="student")
+    ids = clf.tokenizer(TEXT * 20, add_special_tokens=True, truncation=True, max_length=tokens)["input_ids"]
+    x = torch.tensor([ids] * batch)
+    return _timed(clf.net, x, torch.ones_like(x), docs), clf.precision
+
+
+def demo_texts() -> list[str]:
+    from pipelines.extract import extract_file
+
+    out = []
+    for path in sorted((ROOT / "demo" / "sites").rglob("*.html")):
+        ex = extract_file(path)
+        text = "\n".join(t for t in (ex.title, ex.text) if t)
+        if ex.status == "ok" and text.strip():
+            out.append(text)
+    return out
+
+
+def realdata_news() -> list[str]:
+    base = ROOT.parent / "shared" / "realdata" / "extraction"
+    out = []
+    for gt in sorted((base / "cwced" / "gt").glob("*.json")):
+        out.append(json.loads(gt.read_text(encoding="utf-8")).get("content", ""))
+    goose = base / "goose3_bbc_chinese" / "test_bbc_chinese.json"
+    if goose.is_file():
+        out.append(json.loads(goose.read_text(encoding="utf-8")).get("expected", {}).get("cleaned_text", ""))
+    return [t for t in out if t.strip()]
+
+
+def cut(texts: list[str], tokens: int, tokenizer) -> list[str]:
+    """Consecutive pieces of each text of exactly ``tokens`` tokens (the tail shorter), as text."""
+    out = []
+    for t in texts:
+        enc = tokenizer(t, add_special_tokens=False, return_offsets_mapping=True)
+        offs = enc["offset_mapping"]
+        for i in range(0, len(offs), tokens - 2):
+            piece = offs[i : i + tokens - 2]
+            out.append(t[piece[0][0] : piece[-1][1]])
+    return [t for t in out if t.strip()]
+
+
+def bench_real(name: str, texts: list[str], tokens: int, model_dir: Path | None = None) -> dict | None:
+    """The shipped classifier end to end on ``texts`` cut to ``tokens`` tokens: student and transformer."""
+    from classifiers.model import ModelClassifier
+
+    if not texts:
+        return None
+    row: dict = {"set": name, "tokens": tokens}
+    for network in ("student", "transformer"):
+        clf = ModelClassifier(model_dir, network=network)
+        docs = cut(texts, tokens, clf.tokenizer)
+        row["docs"] = len(docs)
+        clf.predict_proba(docs[:8])  # warm-up
+        t0 = time.perf_counter()
+        clf.predict_proba(docs)
+        row[f"{network}_docs_per_s"] = round(len(docs) / (time.perf_counter() - t0), 1)
+    return row
 
 
 REALDATA = ROOT.parent / "shared" / "realdata" / "sentiment" / "ChnSentiCorp_htl_all.csv"
@@ -67,6 +146,7 @@ def realdata_check(limit: int) -> dict | None:
     res = clf.classify([t for _lab, t in rows])
     dt = time.perf_counter() - t0
     out: dict = {"texts": len(rows), "docs_per_s": round(len(rows) / dt, 1), "flagged_share": {}}
+    out["network"] = clf.network
     for sentiment in ("0", "1"):
         sel = [r for (lab, _t), r in zip(rows, res, strict=True) if lab == sentiment]
         name = "negative_reviews" if sentiment == "0" else "positive_reviews"
@@ -98,7 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     from classifiers.model import DEFAULT_MODEL_DIR
 
-    models = {"shipped": DEFAULT_MODEL_DIR}
+    def say(row: dict) -> None:
+        if not args.json:
+            print(json.dumps(row, ensure_ascii=False), flush=True)
+
+    models = {"shipped-transformer": DEFAULT_MODEL_DIR}
     if not args.skip_full:
         from classifiers.encoder_build import build_encoder
 
@@ -107,23 +191,27 @@ def main(argv: list[str] | None = None) -> int:
             build_encoder(full)
         models["full-e5-small-12l"] = full
     results = []
+    for tokens in (128, 256):
+        dps, precision = bench_student(DEFAULT_MODEL_DIR, tokens, args.docs * 4, args.batch)
+        results.append(
+            {"model": "shipped-student", "tokens": tokens, "dtype": precision, "docs_per_s": round(dps, 1)}
+        )
+        say(results[-1])
     for name, path in models.items():
         for tokens in (128, 256):
-            for bf16 in (True, False):
-                dps = bench_encoder(path, tokens, args.docs, args.batch, bf16)
+            for precision in ("int8", "bfloat16", "float32"):
+                dps = bench_encoder(path, tokens, args.docs, args.batch, precision)
                 results.append(
-                    {
-                        "model": name,
-                        "tokens": tokens,
-                        "dtype": "bf16" if bf16 else "fp32",
-                        "docs_per_s": round(dps, 1),
-                    }
+                    {"model": name, "tokens": tokens, "dtype": precision, "docs_per_s": round(dps, 1)}
                 )
-                if not args.json:
-                    print(
-                        f"{name:<20} {tokens:>4} tokens {'bf16' if bf16 else 'fp32'}: {dps:8.1f} docs/s",
-                        flush=True,
-                    )
+                say(results[-1])
+    end_to_end = []
+    for set_name, texts in (("demo-web", demo_texts()), ("realdata-news", realdata_news())):
+        for tokens in (128, 256):
+            row = bench_real(set_name, texts, tokens)
+            if row:
+                end_to_end.append(row)
+                say(row)
     real = realdata_check(args.realdata) if args.realdata else None
     if args.realdata and not args.json:
         print(
@@ -133,7 +221,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(
             json.dumps(
-                {"threads": args.threads, "batch": args.batch, "results": results, "realdata": real}, indent=2
+                {
+                    "threads": args.threads,
+                    "batch": args.batch,
+                    "results": results,
+                    "end_to_end": end_to_end,
+                    "realdata": real,
+                },
+                indent=2,
             )
         )
     return 0

@@ -30,10 +30,22 @@ HARD_NEGATIVE_SOURCES = (
     "hand:education",
 )
 
+NATURAL_HARD_GENRES = frozenset(
+    {"regulator_notice", "penalty_news", "clinical_note", "patient_edu", "drug_insert", "law_explainer"}
+)
+
 
 def is_hard_negative(row: dict) -> bool:
     src = row.get("source", "")
-    return src in HARD_NEGATIVE_SOURCES or (src.startswith("case:") and src.endswith("-news"))
+    if src in HARD_NEGATIVE_SOURCES or (src.startswith("case:") and src.endswith("-news")):
+        return True
+    # natural texts (training: natural:<genre>; challenge split: fresh:<genre>) of those genres, not ads
+    genre = src.split(":", 1)[-1]
+    return (
+        src.startswith(("natural:", "fresh:"))
+        and genre in NATURAL_HARD_GENRES
+        and "exaggerated_efficacy" not in row.get("labels", [])
+    )
 
 
 def prf(gold: list[set[str]], pred: list[set[str]], label: str) -> dict[str, float]:
@@ -92,6 +104,7 @@ def evaluate(
     split: str = "test",
     data_dir: Path = DATA_DIR,
     systems: Sequence[str] = ("rules", "model", "hybrid"),
+    network: str | None = None,
 ) -> dict[str, Any]:
     """Scores of each available system on ``split``; a system that cannot load is reported with its reason."""
     from classifiers.model import DEFAULT_MODEL_DIR, ModelClassifier
@@ -104,8 +117,10 @@ def evaluate(
 
     model = rules = None
     try:
-        model = ModelClassifier(model_dir or DEFAULT_MODEL_DIR)
+        model = ModelClassifier(model_dir or DEFAULT_MODEL_DIR, network=network)
         report["model_version"] = model.version
+        report["network"] = model.network
+        report["precision"] = model.precision
     except Exception as exc:  # reported, not raised: the other systems still evaluate
         report["unavailable"]["model"] = f"{type(exc).__name__}: {exc}"
     try:
@@ -115,39 +130,30 @@ def evaluate(
     except Exception as exc:
         report["unavailable"]["rules"] = f"{type(exc).__name__}: {exc}"
 
-    cache: dict[str, Any] = {}
     for name in systems:
         if name == "rules" and rules is not None:
-            res = rules.classify(texts)
-            cache["rules"] = res
-            pred = [set(r.labels) for r in res]
+            pred = [set(r.labels) for r in rules.classify(texts)]
         elif name == "model" and model is not None:
             t0 = time.perf_counter()
-            res = model.classify(texts)
-            cache["model"] = res
-            cache["model_seconds"] = time.perf_counter() - t0
-            pred = [set(r.labels) for r in res]
+            pred = [set(r.labels) for r in model.classify(texts)]
+            report["model_docs_per_s"] = round(len(rows) / (time.perf_counter() - t0), 1)
         elif name == "hybrid" and model is not None and rules is not None:
             from classifiers.hybrid import HybridClassifier
 
             hyb = HybridClassifier(model, rules)
-            m = cache.get("model") or model.classify(texts)
-            r = cache.get("rules") or rules.classify(texts)
-            pred = [set(hyb.combine(a, b).labels) for a, b in zip(m, r, strict=True)]
+            pred = [set(x.labels) for x in hyb.classify(texts)]
         else:
             if name not in report["unavailable"]:
                 report["unavailable"][name] = "依赖的分类器不可用"
             continue
         report["systems"][name] = score_system(rows, pred)
-    if "model_seconds" in cache:
-        report["model_docs_per_s"] = round(len(rows) / cache["model_seconds"], 1)
     return report
 
 
 def format_report(rep: dict[str, Any]) -> str:
     lines = [f"评测集 {rep['split']}：{rep['n']} 条；各标签正例数 {rep['support']}"]
     if rep.get("model_version"):
-        lines.append(f"模型版本 {rep['model_version']}")
+        lines.append(f"模型版本 {rep['model_version']}（{rep.get('network')}，{rep.get('precision')}）")
     for name, why in rep.get("unavailable", {}).items():
         lines.append(f"[{name}] 不可用：{why}")
     header = f"{'系统':<8}{'标签':<22}{'P':>7}{'R':>7}{'F1':>7}{'TP':>6}{'FP':>6}{'FN':>6}"

@@ -34,7 +34,7 @@ def get_model(settings) -> Classifier | None:
     try:
         from classifiers.model import ModelClassifier
 
-        return ModelClassifier(model_dir)
+        return ModelClassifier(model_dir, network=getattr(settings, "model_network", None))
     except (ModelError, OSError, ImportError, ValueError) as exc:
         log.warning("模型加载失败（%s），仅使用规则: %s", model_dir, exc)
         return None

@@ -55,10 +55,7 @@ class HybridClassifier:
         self.rules = rules
         self.version = f"{model.version}+rules:{getattr(rules, 'version', '?')}"
         thresholds: dict[str, float] = getattr(model, "thresholds", {}) or {}
-        meta_assist: dict[str, float] = {}
-        meta = getattr(model, "meta", None)
-        if meta is not None:
-            meta_assist = meta.extra.get("rule_assist_thresholds", {}) or {}
+        meta_assist: dict[str, float] = getattr(model, "assist_thresholds", {}) or {}
         explicit = assist_thresholds or {}
         self.assist = {
             lab: float(

@@ -1,9 +1,10 @@
 """Seeded, reproducible fine-tuning of the 3-label classifier on CPU.
 
 Base: any local Hugging Face encoder directory (``--base-model``), default the multilingual-e5-small rebuild
-(``classifiers.encoder_build``), cached under ``<data_dir>/encoder/e5-small-zh``. The shipped student keeps
-the first ``layers`` transformer layers of the base and a vocabulary pruned to the CJK pieces plus the
-short / corpus-used ASCII pieces, stored in fp16: small and fast, initialised from the pretrained weights.
+(``classifiers.encoder_build``), cached under ``<data_dir>/encoder/e5-small-zh``. The fine-tuned transformer
+keeps the first ``layers`` transformer layers of the base and a vocabulary pruned to the CJK pieces plus the
+short / corpus-used ASCII pieces, stored in fp16, initialised from the pretrained weights. The student
+(``classifiers.student``, the opt-in fast network) is then distilled from it.
 
 Thresholds are tuned per label on the dev split (maximum F1), never on test.
 """
@@ -53,8 +54,8 @@ def default_base_model(data_dir: Path) -> Path:
     return path
 
 
-def student_keep_ids(tokenizer_json: dict, corpus: list[str], tokenizer) -> list[int]:
-    """Pieces the student keeps: specials, every piece with a non-ASCII character (CJK, punctuation), ASCII
+def keep_piece_ids(tokenizer_json: dict, corpus: list[str], tokenizer) -> list[int]:
+    """Pieces the cut transformer keeps: specials, every piece with a non-ASCII character (CJK, punctuation), ASCII
     pieces of at most 2 characters, and ASCII pieces the corpus uses."""
     vocab = tokenizer_json["model"]["vocab"]
     special = {t["id"] for t in tokenizer_json.get("added_tokens", [])}
@@ -70,7 +71,7 @@ def student_keep_ids(tokenizer_json: dict, corpus: list[str], tokenizer) -> list
     return keep
 
 
-def make_student(base_dir: Path, out_dir: Path, layers: int | None, corpus: list[str]) -> Path:
+def make_cut_encoder(base_dir: Path, out_dir: Path, layers: int | None, corpus: list[str]) -> Path:
     """Copy of the base encoder with the first ``layers`` layers and (for Unigram tokenizers) a pruned
     vocabulary; other tokenizer types keep their vocabulary."""
     import torch
@@ -87,7 +88,7 @@ def make_student(base_dir: Path, out_dir: Path, layers: int | None, corpus: list
     tj = json.loads(tj_path.read_text(encoding="utf-8")) if tj_path.is_file() else None
     out_dir.mkdir(parents=True, exist_ok=True)
     if tj and tj.get("model", {}).get("type") == "Unigram":
-        keep = student_keep_ids(tj, corpus, tok)
+        keep = keep_piece_ids(tj, corpus, tok)
         emb = model.get_input_embeddings().weight.data[torch.tensor(keep)]
         new = torch.nn.Embedding(len(keep), emb.shape[1])
         new.weight.data.copy_(emb)
@@ -163,13 +164,19 @@ def tune_rule_assist(
     return out
 
 
-def retune(model_dir: Path, data_dir: Path = DATA_DIR, log: Callable[[str], None] = print) -> dict:
-    """Re-choose the label thresholds and rule-assist thresholds of a trained model on the dev split, with
-    the inference path itself (ModelClassifier, bf16 weights), and write them into its metadata."""
+def retune(
+    model_dir: Path,
+    data_dir: Path = DATA_DIR,
+    log: Callable[[str], None] = print,
+    network: str = "transformer",
+) -> dict:
+    """Re-choose the label thresholds and rule-assist thresholds of a trained model's ``network`` (the
+    transformer, at the model's precision, or the student) on the dev split, with the inference path itself,
+    and write them into its metadata."""
     from classifiers.model import ModelClassifier
 
     dev_rows = load_split("dev", data_dir)
-    clf = ModelClassifier(model_dir)
+    clf = ModelClassifier(model_dir, network=network)
     scored = clf.predict_proba([r["text"] for r in dev_rows])
     probs = [[s[lab] for lab in LABELS] for s in scored]
     gold = [[1 if lab in r["labels"] else 0 for lab in LABELS] for r in dev_rows]
@@ -180,12 +187,17 @@ def retune(model_dir: Path, data_dir: Path = DATA_DIR, log: Callable[[str], None
     }
     assist = tune_rule_assist([r["text"] for r in dev_rows], probs, gold, thresholds)
     meta = ModelMeta.read(model_dir)
-    meta.thresholds = thresholds
-    meta.extra["dev_f1"] = dev_f1
+    if network == "student":
+        target = meta.extra["student"]
+        target["thresholds"] = thresholds
+    else:
+        target = meta.extra
+        meta.thresholds = thresholds
+    target["dev_f1"] = dev_f1
     if assist:
-        meta.extra["rule_assist_thresholds"] = assist
+        target["rule_assist_thresholds"] = assist
     meta.write(model_dir)
-    log(f"验证集阈值 {thresholds}，F1 {dev_f1}，规则辅助阈值 {assist}")
+    log(f"[{network}] 验证集阈值 {thresholds}，F1 {dev_f1}，规则辅助阈值 {assist}")
     return {"thresholds": thresholds, "dev_f1": dev_f1, "rule_assist_thresholds": assist}
 
 
@@ -199,12 +211,17 @@ def train(
     batch_size: int = 16,
     lr: float = 8e-5,
     max_length: int = 128,
+    precision: str = "int8",
+    student: bool = True,
+    network: str = "transformer",
     extra_examples: list[dict] | None = None,
     work_dir: Path = Path("data"),
     threads: int = 2,
     log: Callable[[str], None] = print,
 ) -> dict:
-    """Fine-tune, tune thresholds on dev, write a self-contained model directory to ``output``."""
+    """Fine-tune the transformer, tune its thresholds on dev (at ``precision``, its inference path), distil
+    the student from it (``classifiers.student``) unless ``student`` is false, tune the student's thresholds on
+    dev; write a self-contained model directory to ``output`` whose default network is ``network``."""
     import numpy as np
     import torch
     from safetensors.torch import save_file
@@ -231,7 +248,7 @@ def train(
     output = Path(output)
     tmp = output.with_name(output.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    make_student(base, tmp, layers, [r["text"] for r in rows + dev_rows])
+    make_cut_encoder(base, tmp, layers, [r["text"] for r in rows + dev_rows])
     tok = AutoTokenizer.from_pretrained(str(tmp))
     encoder = AutoModel.from_pretrained(str(tmp), add_pooling_layer=False, dtype=torch.float32)
     net = build_network(encoder, len(LABELS))
@@ -297,12 +314,14 @@ def train(
         digest.update((r["text"] + "\t" + ",".join(r["labels"]) + "\n").encode("utf-8"))
     stamp = datetime.now(UTC).strftime("%Y%m%d")
     meta = ModelMeta(
-        version=f"e5s{encoder.config.num_hidden_layers}l-{stamp}-s{seed}",
+        # the data digest keeps two models of one day and seed apart (reviewers see the version on findings)
+        version=f"e5s{encoder.config.num_hidden_layers}l-{stamp}-s{seed}-{digest.hexdigest()[:6]}",
         labels=list(LABELS),
         thresholds=thresholds,
         max_length=max_length,
         base_model=str(base),
         extra={
+            "precision": precision,
             "layers": encoder.config.num_hidden_layers,
             "vocab_size": encoder.config.vocab_size,
             "seed": seed,
@@ -321,6 +340,21 @@ def train(
     tmp.rename(output)
     # final thresholds from the inference path itself (bf16 weights), on dev
     tuned = retune(output, data_dir, log)
+    if student:
+        from classifiers.student import train_student
+
+        held_out = {
+            r["text"]
+            for split in ("dev", "test", "challenge")
+            if (Path(data_dir) / f"{split}.jsonl").is_file()
+            for r in load_split(split, data_dir)
+        }
+        student_precision = "int8" if precision == "int8" else "float32"
+        train_student(output, rows, LABELS, seed=seed, exclude=held_out, precision=student_precision, log=log)
+        retune(output, data_dir, log, network="student")
+    meta = ModelMeta.read(output)
+    meta.extra["network"] = network if student else "transformer"
+    meta.write(output)
     thresholds, dev_f1 = tuned["thresholds"], tuned["dev_f1"]
     log(f"模型已写入 {output}（{time.time() - t0:.0f}s）")
     return {"output": str(output), "thresholds": thresholds, "dev_f1": dev_f1, "version": meta.version}

@@ -25,6 +25,11 @@ from console.options import _settings, data_dir_option, json_option
 @click.option("--layers", type=int, default=4, show_default=True, help="保留的编码器层数（0 = 全部）")
 @click.option("--batch-size", type=int, default=16, show_default=True)
 @click.option("--max-length", type=int, default=128, show_default=True)
+@click.option("--precision", type=click.Choice(["int8", "bfloat16", "float32"]), default="int8", show_default=True,
+              help="推理精度（阈值按此精度在验证集上选取）")  # fmt: skip
+@click.option("--no-student", is_flag=True, help="不蒸馏学生模型（只用 Transformer 判定）")
+@click.option("--network", type=click.Choice(["transformer", "student"]), default="transformer", show_default=True,
+              help="模型目录的默认网络")  # fmt: skip
 @data_dir_option
 @json_option
 def train(
@@ -36,6 +41,9 @@ def train(
     layers: int,
     batch_size: int,
     max_length: int,
+    precision: str,
+    no_student: bool,
+    network: str,
     data_dir: Path | None,
     as_json: bool,
 ) -> None:
@@ -59,6 +67,9 @@ def train(
         layers=layers or None,
         batch_size=batch_size,
         max_length=max_length,
+        precision=precision,
+        student=not no_student,
+        network=network,
         extra_examples=extra,
         work_dir=settings.data_dir,
         log=lambda m: click.echo(m, err=True),
@@ -73,17 +84,22 @@ def train(
 @click.command()
 @click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="模型目录（默认：配置的 model_dir，否则内置模型）")  # fmt: skip
-@click.option("--split", type=click.Choice(["train", "dev", "test"]), default="test", show_default=True)
+@click.option("--split", type=click.Choice(["train", "dev", "test", "challenge"]), default="test",
+              show_default=True, help="challenge：团队另写、从未用于训练或调参的自然文本")  # fmt: skip
+@click.option("--network", type=click.Choice(["student", "transformer"]), default=None,
+              help="评测哪个网络（默认：模型目录的默认网络）")  # fmt: skip
 @data_dir_option
 @json_option
-def evaluate(model_dir: Path | None, split: str, data_dir: Path | None, as_json: bool) -> None:
+def evaluate(
+    model_dir: Path | None, split: str, network: str | None, data_dir: Path | None, as_json: bool
+) -> None:
     """在同一评测集上比较：仅规则 / 仅模型 / 模型 + 规则。"""
     from classifiers.evaluate import evaluate as run_eval
     from classifiers.evaluate import format_report
     from classifiers.factory import resolve_model_dir
 
     settings = _settings(data_dir)
-    rep = run_eval(model_dir or resolve_model_dir(settings), split=split)
+    rep = run_eval(model_dir or resolve_model_dir(settings), split=split, network=network)
     if as_json:
         click.echo(json.dumps(rep, ensure_ascii=False, indent=2))
     else:
