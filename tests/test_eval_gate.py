@@ -1,9 +1,14 @@
-"""Evaluation gate: the shipped model's scores on the pinned test split must not fall below the floors.
+"""Evaluation gate: the shipped model's scores on the pinned test and challenge splits must not fall below floors.
 
-Like trafilatura's eval gate: a change to the model, the tokenizer, the inference code or the thresholds that
-costs quality fails the build. The test split's SHA-256 is pinned so it cannot be edited silently (rebuild it
-with ``python -m classifiers.training_data.build`` and update the digest and floors deliberately, in one
-reviewed commit, with the new numbers in docs/model_card.md).
+Like trafilatura's eval gate: a change to the model, the tokenizer, the inference code, the rules or the
+thresholds that costs quality fails the build. Both splits' SHA-256 are pinned so they cannot be edited
+silently (the test split is rebuilt by ``python -m classifiers.training_data.build``; the challenge split is
+hand-written); update a digest and its floors deliberately, in one reviewed commit, with the new numbers in
+docs/model_card.md.
+
+* test split (1,070 texts): held-out phrasings of the team's text families; the issue-3 targets.
+* challenge split (277 texts): natural texts written apart from all training data, never trained or tuned
+  on — generalisation to text nobody trained on.
 """
 
 from __future__ import annotations
@@ -16,50 +21,72 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from classifiers.model import DEFAULT_MODEL_DIR, model_available  # noqa: E402
+from classifiers.model import DEFAULT_MODEL_DIR, ModelMeta  # noqa: E402
 
-TEST_SPLIT = Path(__file__).resolve().parents[1] / "classifiers" / "training_data" / "test.jsonl"
-TEST_SPLIT_SHA256 = "ba84908025e1b299bf522578165b56a7d75a97f82dcba5ce2f72ec12a3dea88a"
+DATA = Path(__file__).resolve().parents[1] / "classifiers" / "training_data"
+PINNED = {
+    "test": "ba84908025e1b299bf522578165b56a7d75a97f82dcba5ce2f72ec12a3dea88a",
+    "challenge": "5c2e481f3e287eee96639642a4be395b8dd13008e9bc73b690f4657623e52db6",
+}
 
-# Floors sit a little under the measured scores of the shipped model (docs/model_card.md), so that
-# bf16 rounding on another CPU does not flake, while a real regression fails.
-# Measured (model e5s4l-20261123-s13, test split): model F1 0.865 / 0.840 / 0.973, macro 0.893;
-# model + rules macro 0.917 with the rules and the hybrid decision of 2026-11-23 (guard veto, dev-tuned
-# rule-assist thresholds). The hybrid floor is the issue-3 target itself: a change to the rules or the decision
-# that takes the product below it must fail here.
-MODEL_FLOORS = {"exaggerated_efficacy": 0.84, "unapproved_service": 0.81, "negative_sentiment": 0.95}
-MODEL_MACRO_FLOOR = 0.87
-HYBRID_MACRO_FLOOR = 0.90  # issue 3 target; measured 0.917
+# Floors sit a little under the measured scores of the shipped model (docs/model_card.md), so that rounding
+# on another CPU does not flake while a real regression fails. Measured values are in the comments.
 HARD_NEGATIVE_MAX_FP_RATE = 0.05  # issue 3: ≤ 5% of hard negatives flagged as ads
+FLOORS = {
+    # (split, network): (model macro-F1 floor, model + rules macro-F1 floor)
+    # model e5s4l-20261123-s13-300d4e; measured on the 2-core Xeon of 2026-11-23
+    ("test", "transformer"): (0.87, 0.90),  # measured 0.887 / 0.904 (int8); 0.90 is the issue-3 target
+    ("test", "student"): (0.88, 0.90),  # measured 0.903 / 0.918
+    ("challenge", "transformer"): (0.83, 0.84),  # measured 0.854 / 0.866
+    ("challenge", "student"): (0.83, 0.84),  # measured 0.853 / 0.867
+}
 
-pytestmark = pytest.mark.skipif(not model_available(DEFAULT_MODEL_DIR), reason="shipped model not present")
+
+@pytest.mark.parametrize("split", sorted(PINNED))
+def test_split_digest_is_pinned(split: str) -> None:
+    digest = hashlib.sha256((DATA / f"{split}.jsonl").read_bytes()).hexdigest()
+    assert digest == PINNED[split], f"{split} split changed: update the pinned digest and floors deliberately"
 
 
-def test_test_split_digest_is_pinned() -> None:
-    digest = hashlib.sha256(TEST_SPLIT.read_bytes()).hexdigest()
-    assert digest == TEST_SPLIT_SHA256, "test split changed: update the pinned digest and floors deliberately"
+def test_network_setting_selects_the_student() -> None:
+    """YIJIAN_MODEL_NETWORK reaches the classifier the pipeline uses (the student is the opt-in fast network)."""
+    from classifiers.factory import get_model
+    from config import Settings
+
+    assert ModelMeta.read(DEFAULT_MODEL_DIR).extra.get("network") == "transformer"
+    model = get_model(Settings(model_network="student"))
+    assert model is not None and model.network == "student" and model.version.endswith("/student")
+    default = get_model(Settings())
+    assert default is not None and default.network == "transformer"
 
 
-@pytest.fixture(scope="module")
-def report() -> dict:
+_reports: dict[tuple[str, str], dict] = {}
+
+
+def _report(split: str, network: str) -> dict:
     from classifiers.evaluate import evaluate
 
-    return evaluate(DEFAULT_MODEL_DIR, split="test")
+    if (split, network) not in _reports:
+        _reports[(split, network)] = evaluate(DEFAULT_MODEL_DIR, split=split, network=network)
+    rep = _reports[(split, network)]
+    assert not rep["unavailable"], rep["unavailable"]
+    return rep
 
 
-def test_model_scores_above_floors(report: dict) -> None:
-    model = report["systems"]["model"]
-    for label, floor in MODEL_FLOORS.items():
-        assert model["per_label"][label]["f1"] >= floor, (label, model["per_label"][label])
-    assert model["macro_f1"] >= MODEL_MACRO_FLOOR
-    assert model["hard_negative_fp_rate"] <= HARD_NEGATIVE_MAX_FP_RATE
+@pytest.mark.parametrize("split,network", sorted(FLOORS))
+def test_scores_above_floors(split: str, network: str) -> None:
+    rep = _report(split, network)
+    model_floor, hybrid_floor = FLOORS[(split, network)]
+    model, hybrid = rep["systems"]["model"], rep["systems"]["hybrid"]
+    assert model["macro_f1"] >= model_floor, model
+    assert hybrid["macro_f1"] >= hybrid_floor, hybrid
+    assert hybrid["hard_negative_fp_rate"] <= HARD_NEGATIVE_MAX_FP_RATE, hybrid
 
 
-def test_model_plus_rules_meets_issue_targets(report: dict) -> None:
-    if "hybrid" not in report["systems"]:
-        pytest.skip(f"rules unavailable: {report['unavailable'].get('rules')}")
-    hybrid, rules = report["systems"]["hybrid"], report["systems"]["rules"]
-    assert hybrid["macro_f1"] >= HYBRID_MACRO_FLOOR
-    assert hybrid["hard_negative_fp_rate"] <= HARD_NEGATIVE_MAX_FP_RATE
+@pytest.mark.parametrize("split,network", sorted(FLOORS))
+def test_model_plus_rules_beats_rules_on_every_label(split: str, network: str) -> None:
+    """Issue 3: model + rules better than rules only on every label (the 0.90 macro target: FLOORS)."""
+    rep = _report(split, network)
+    hybrid, rules = rep["systems"]["hybrid"], rep["systems"]["rules"]
     for label in hybrid["per_label"]:
         assert hybrid["per_label"][label]["f1"] > rules["per_label"][label]["f1"], label
