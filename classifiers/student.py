@@ -165,6 +165,7 @@ def train_student(
     from torch.nn import functional as F
 
     from classifiers.model import ModelClassifier, ModelMeta
+    from classifiers.train import length_buckets
 
     t0 = time.time()
     torch.manual_seed(seed)
@@ -198,15 +199,7 @@ def train_student(
     lens = [len(t) for t in transfer]
     for ep in range(epochs):
         net.train()
-        idx = list(range(len(transfer)))
-        rng.shuffle(idx)
-        # length-bucketed batches, shuffled within and across buckets
-        chunks = [
-            sorted(idx[i : i + batch_size * 20], key=lambda k: lens[k])
-            for i in range(0, len(idx), batch_size * 20)
-        ]
-        batches = [c[i : i + batch_size] for c in chunks for i in range(0, len(c), batch_size)]
-        rng.shuffle(batches)
+        batches = length_buckets(lens, batch_size, rng)
         total = 0.0
         for b in batches:
             enc = tok(

@@ -104,6 +104,20 @@ def make_cut_encoder(base_dir: Path, out_dir: Path, layers: int | None, corpus: 
     return out_dir
 
 
+def length_buckets(lens: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """One epoch's batches of indices: shuffled, sorted by length within chunks of 20 batches (little
+    padding), the batches shuffled again (still random)."""
+    idx = list(range(len(lens)))
+    rng.shuffle(idx)
+    chunks = [
+        sorted(idx[i : i + batch_size * 20], key=lambda k: lens[k])
+        for i in range(0, len(idx), batch_size * 20)
+    ]
+    batches = [c[i : i + batch_size] for c in chunks for i in range(0, len(c), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
 def _f1(pred: list[bool], gold: list[int]) -> float:
     tp = sum(1 for x, g in zip(pred, gold, strict=True) if x and g)
     fp = sum(1 for x, g in zip(pred, gold, strict=True) if x and not g)
@@ -274,15 +288,7 @@ def train(
     step = 0
     for ep in range(epochs):
         net.train()
-        # length-bucketed batches (shuffled within and across buckets): little padding, still random
-        idx = list(range(len(rows)))
-        gen.shuffle(idx)
-        chunks = [
-            sorted(idx[i : i + batch_size * 20], key=lambda k: lens[k])
-            for i in range(0, len(idx), batch_size * 20)
-        ]
-        batches = [c[i : i + batch_size] for c in chunks for i in range(0, len(c), batch_size)]
-        gen.shuffle(batches)
+        batches = length_buckets(lens, batch_size, gen)
         run_loss = 0.0
         for bi, b in enumerate(batches):
             enc = encode([rows[k]["text"] for k in b])
