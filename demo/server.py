@@ -240,26 +240,31 @@ class DemoWeb:
         self.port = port
         self._cache.clear()
         self._servers = servers
-        for srv in servers:
-            t = threading.Thread(
+        self._threads = [
+            threading.Thread(
                 target=srv.serve_forever,
                 kwargs={"poll_interval": 0.05},
                 name=f"demo-web-{srv.site}",
                 daemon=True,
             )
+            for srv in servers
+        ]
+        for t in self._threads:
             t.start()
-            self._threads.append(t)
 
     def stop(self) -> None:
-        """Stop serving and release the ports (idempotent)."""
+        """Stop serving and release the ports (idempotent; safe after a start interrupted by Ctrl-C)."""
         servers, self._servers = self._servers, []
-        for srv in servers:
-            srv.shutdown()
+        threads, self._threads = self._threads, []
+        for srv, t in zip(servers, threads, strict=True):
+            # shutdown() waits for serve_forever to finish: only ask a server whose thread was started
+            if t.ident is not None:
+                srv.shutdown()
         for srv in servers:
             srv.server_close()
-        for t in self._threads:
-            t.join(timeout=2)
-        self._threads = []
+        for t in threads:
+            if t.ident is not None:
+                t.join(timeout=2)
 
     def __enter__(self) -> DemoWeb:
         if not self.running:
@@ -544,12 +549,12 @@ _PREFIX_ROUTES: dict[tuple[str, str], Route] = {
 def main(port: int = DEFAULT_PORT) -> None:
     """Serve the demo web on ``port`` until Ctrl-C."""
     web = DemoWeb()
-    web.start(port)
-    print(f"医鉴演示网络已启动：http://127.0.0.1:{port}/ （Ctrl-C 停止）")
-    for site in SITES:
-        print(f"  {site:<17} {web.base_url(site)}/")
     stop = threading.Event()
-    try:
+    try:  # Ctrl-C may come while still starting or printing: stop cleanly from there too
+        web.start(port)
+        print(f"医鉴演示网络已启动：http://127.0.0.1:{port}/ （Ctrl-C 停止）")
+        for site in SITES:
+            print(f"  {site:<17} {web.base_url(site)}/")
         while not stop.wait(3600):
             pass
     except KeyboardInterrupt:
