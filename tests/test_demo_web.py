@@ -450,6 +450,9 @@ def test_main_serves_until_interrupted() -> None:
         [sys.executable, "-c", f"from demo.server import main; main({port})"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        # as from a terminal: a test run started in the background (`make test &`) inherits SIGINT ignored,
+        # and Python then installs no KeyboardInterrupt handler in the child
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 30  # a cold interpreter start on a loaded 2-core CI machine
