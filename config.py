@@ -49,7 +49,7 @@ class Settings(BaseSettings):
 
     # Classifier model directory (a fine-tuned Hugging Face model); None = rules only / shipped default.
     model_dir: Path | None = None
-    # Which network of the model directory scores: "transformer" (the shipped default) or "student" (fast);
+    # Which network of the model directory scores: "student" (fast, the shipped default) or "transformer";
     # None = the directory's own default (classifiers/model.py).
     model_network: Literal["student", "transformer"] | None = None
 

@@ -1,8 +1,8 @@
 """Throughput of the classifier on this machine: docs/s at 128 and 256 tokens.
 
 1. Network passes on synthetic documents of exactly N tokens (a Chinese medical-ad text repeated), batch 32:
-   the shipped student (classifiers/student.py, the default network, at its shipped precision: int8); the
-   shipped transformer at int8 (dynamic quantisation, its inference precision), bf16 and fp32; the full
+   the shipped student (classifiers/student.py, the default network, at its shipped precision: int8);
+   the shipped transformer at int8 (dynamic quantisation), bf16 and fp32 (its shipped precision); the full
    12-layer multilingual-e5-small rebuild (built on the fly into data/encoder/e5-small-zh if absent) at the
    same precisions.
 2. The shipped classifier end to end (tokenisation, windows, batching) on real documents cut to N tokens:

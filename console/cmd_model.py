@@ -25,10 +25,10 @@ from console.options import _settings, data_dir_option, json_option
 @click.option("--layers", type=int, default=4, show_default=True, help="保留的编码器层数（0 = 全部）")
 @click.option("--batch-size", type=int, default=16, show_default=True)
 @click.option("--max-length", type=int, default=128, show_default=True)
-@click.option("--precision", type=click.Choice(["int8", "bfloat16", "float32"]), default="int8", show_default=True,
-              help="推理精度（阈值按此精度在验证集上选取）")  # fmt: skip
+@click.option("--precision", type=click.Choice(["float32", "int8", "bfloat16"]), default="float32", show_default=True,
+              help="Transformer 的推理精度（阈值按此精度在验证集上选取；学生模型始终为 int8）")  # fmt: skip
 @click.option("--no-student", is_flag=True, help="不蒸馏学生模型（只用 Transformer 判定）")
-@click.option("--network", type=click.Choice(["transformer", "student"]), default="transformer", show_default=True,
+@click.option("--network", type=click.Choice(["student", "transformer"]), default="student", show_default=True,
               help="模型目录的默认网络")  # fmt: skip
 @data_dir_option
 @json_option

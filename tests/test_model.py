@@ -111,15 +111,21 @@ def test_model_classifier_contract(clf: ModelClassifier) -> None:
 
 
 @needs_model
-def test_int8_transformer_stays_close_to_float32() -> None:
-    """Dynamic int8 quantisation (the transformer's shipped precision) moves scores only a little."""
+def test_int8_transformer_mostly_agrees_with_float32() -> None:
+    """Dynamic int8 quantisation (an opt-in precision of the transformer) moves scores a little on average
+    and flips few decisions. Not every score: on this model int8 moved one dev text from 0.16 to 0.79
+    (docs/model_card.md), which is why the shipped precision is float32."""
     from classifiers.train import load_split
 
-    texts = [r["text"] for r in load_split("dev")[:40]]
+    texts = [r["text"] for r in load_split("dev")[:200]]
+    f_clf = ModelClassifier(network="transformer", precision="float32")
     q = ModelClassifier(network="transformer", precision="int8").predict_proba(texts)
-    f = ModelClassifier(network="transformer", precision="float32").predict_proba(texts)
+    f = f_clf.predict_proba(texts)
     diffs = [abs(a[lab] - b[lab]) for a, b in zip(q, f, strict=True) for lab in LABELS]
-    assert max(diffs) < 0.25 and sum(diffs) / len(diffs) < 0.03
+    thr = f_clf.thresholds
+    same = [(a[lab] >= thr[lab]) == (b[lab] >= thr[lab]) for a, b in zip(q, f, strict=True) for lab in LABELS]
+    assert sum(diffs) / len(diffs) < 0.03
+    assert sum(same) / len(same) >= 0.97
 
 
 @needs_model
@@ -211,7 +217,7 @@ def test_best_thresholds_picks_separating_cut() -> None:
 @needs_model
 def test_training_is_seeded_and_reproducible(tmp_path: Path) -> None:
     """Two tiny runs (1 layer of the shipped encoder, 24 texts) with one seed give identical heads and
-    identical students; both networks load, the transformer is the default."""
+    identical students; both networks load, the student is the default."""
     from safetensors.torch import load_file
 
     from classifiers.train import train
@@ -238,8 +244,8 @@ def test_training_is_seeded_and_reproducible(tmp_path: Path) -> None:
         assert worst < 1e-4, (name, worst)
     meta = json.loads((outs[0] / "yijian_model.json").read_text(encoding="utf-8"))
     assert meta["layers"] == 1 and meta["seed"] == 7 and set(meta["thresholds"]) == set(LABELS)
-    assert meta["network"] == "transformer" and set(meta["student"]["thresholds"]) == set(LABELS)
+    assert meta["network"] == "student" and set(meta["student"]["thresholds"]) == set(LABELS)
     for network in ("student", "transformer"):
         m = ModelClassifier(outs[0], network=network)
         assert m.network == network and set(m.classify(["测试文本"])[0].scores) == set(LABELS)
-    assert ModelClassifier(outs[0]).network == "transformer"
+    assert ModelClassifier(outs[0]).network == "student"
