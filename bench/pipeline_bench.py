@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 from config import get_settings  # noqa: E402
 from crawlers.runner import run_crawl  # noqa: E402
-from crawlers.sources import SourceConfig  # noqa: E402
 from demo.server import SITES_DIR, DemoWeb  # noqa: E402
+from domain.sources import SourceConfig  # noqa: E402
 
 MIRROR_HOST = "127.0.0.20"
 SKIP_SITES = {"index", "messy"}  # hostile pages measure timeouts, not throughput

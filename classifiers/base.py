@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from pipelines.types import LABELS, ClassifyResult
+from domain import LABELS, ClassifyResult
 
 __all__ = ["LABELS", "Classifier", "ClassifyResult"]
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from classifiers.rules import normalize
-from pipelines.types import Finding
+from domain import Finding
 
 CATEGORY = "ad_missing_invalid_review_cert"
 

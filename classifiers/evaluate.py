@@ -15,7 +15,7 @@ from typing import Any
 
 from classifiers.base import Classifier
 from classifiers.train import DATA_DIR, load_split
-from pipelines.types import LABELS
+from domain import LABELS
 
 # Sources (record "source" prefixes / families) that are hard negatives for the ad label.
 HARD_NEGATIVE_SOURCES = (

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from classifiers.base import Classifier
-from pipelines.types import LABELS, ClassifyResult
+from domain import LABELS, ClassifyResult
 
 DEFAULT_ASSIST_FACTOR = 0.5
 # Labels whose model-only decision a context guard can veto (sentiment guards are about wording, not law).

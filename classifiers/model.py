@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines.types import LABELS, ClassifyResult, Finding
+from domain import LABELS, ClassifyResult, Finding
 
 META_FILE = "yijian_model.json"
 HEAD_FILE = "head.safetensors"

@@ -30,11 +30,10 @@ from typing import Any
 
 import yaml
 
-from pipelines.types import LABELS, ClassifyResult, Finding
+from domain import LABELS, SEVERITIES, ClassifyResult, Finding
 
 LEXICON_DIR = Path(__file__).resolve().parent / "lexicon"
 
-SEVERITIES = ("S1", "S2", "S3", "S4", "P1", "P2", "P3")
 SEVERITY_WEIGHT = {"S1": 1.0, "S2": 0.95, "S3": 0.8, "S4": 0.55, "P1": 1.0, "P2": 0.9, "P3": 0.75}
 
 GUARD_NAMES = (  # also the order in which they are tried: document-level context first, then the span's own

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from classifiers.model import HEAD_FILE, ModelMeta, build_network
-from pipelines.types import LABELS
+from domain import LABELS
 
 DATA_DIR = Path(__file__).resolve().parent / "training_data"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from config import PACKAGE_ROOT, Settings
-from crawlers.sources import SourceConfig, load_sources
+from domain.sources import SourceConfig, load_sources
 
 DEMO_SOURCES = PACKAGE_ROOT / "demo" / "sources.yaml"
 DEMO_INSTITUTIONS = PACKAGE_ROOT / "demo" / "institutions.yaml"

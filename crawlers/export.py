@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from scrapy.exceptions import NotConfigured
 
 from crawlers.items import item_to_json
-from pipelines.types import PageItem
+from domain import PageItem
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler

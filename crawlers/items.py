@@ -19,7 +19,7 @@ from scrapy.http import Response
 from twisted.internet import error as tx_error
 from twisted.python.failure import Failure
 
-from pipelines.types import PageItem
+from domain import PageItem
 
 
 class RobotsDisallowed(IgnoreRequest):
@@ -75,7 +75,7 @@ def page_item_from_response(source_id: str, response: Response) -> PageItem:
 
 
 def classify_exception(exc: BaseException) -> tuple[str, str]:
-    """Map a download exception to an error kind from ``pipelines.types.ERROR_KINDS`` and a detail."""
+    """Map a download exception to an error kind from ``domain.ERROR_KINDS`` and a detail."""
     detail = f"{type(exc).__name__}: {exc}".strip()
     module = type(exc).__module__ or ""
     if isinstance(exc, RobotsDisallowed):

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
     import config
-    from crawlers.sources import SourceConfig
+    from domain.sources import SourceConfig
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +105,8 @@ def _crawl_in_child(payload: dict[str, Any]) -> dict[str, Any]:
     from scrapy.crawler import CrawlerProcess
     from scrapy.settings import Settings as ScrapySettings
 
-    from crawlers.sources import SourceConfig
     from crawlers.spiders import spider_for
+    from domain.sources import SourceConfig
 
     s = ScrapySettings()
     s.setmodule("crawlers.settings", priority="project")

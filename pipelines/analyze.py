@@ -14,7 +14,7 @@ from datetime import date
 from classifiers.base import Classifier
 from classifiers.certs import find_review_certs, missing_cert_finding
 from classifiers.institutions import Institution, InstitutionRegistry, scope_findings
-from pipelines.types import LABELS, ClassifyResult, Extracted, Finding
+from domain import LABELS, ClassifyResult, Extracted, Finding
 
 TITLE_SEP = "\n\n"
 HUB_LINK_DENSITY = 0.8

@@ -23,7 +23,7 @@ class DecodeResult:
 
 
 class DecodeError(Exception):
-    """A body that cannot be turned into text; ``kind`` is one of ``pipelines.types.ERROR_KINDS``."""
+    """A body that cannot be turned into text; ``kind`` is one of ``domain.ERROR_KINDS``."""
 
     def __init__(self, kind: str, detail: str) -> None:
         super().__init__(f"{kind}: {detail}")

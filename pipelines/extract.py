@@ -22,9 +22,9 @@ from urllib.parse import urljoin, urlsplit
 from lxml import etree
 from lxml import html as lxml_html
 
+from domain import Extracted, ImageRef
 from pipelines.dates import find_publish_time
 from pipelines.decode import DecodeError, decode_body
-from pipelines.types import Extracted, ImageRef
 from pipelines.wechat import deleted_reason, is_wechat, parse_wechat, wechat_content_node
 
 __all__ = [

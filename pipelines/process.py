@@ -14,12 +14,12 @@ from urllib.parse import urlsplit
 
 from classifiers.institutions import InstitutionRegistry
 from config import Settings
-from crawlers.sources import SourceConfig
+from domain import Extracted, PageItem
+from domain.sources import SourceConfig
 from pipelines.analyze import Analysis, Analyzer
 from pipelines.decode import DecodeError, decode_body
 from pipelines.extract import extract_html
 from pipelines.ocr import ocr_image
-from pipelines.types import Extracted, PageItem
 from store.db import Store
 from store.indexer import Indexer
 

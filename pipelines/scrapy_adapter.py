@@ -18,8 +18,8 @@ from scrapy import Request
 from scrapy.crawler import Crawler
 
 from config import get_settings
+from domain import PageItem
 from pipelines.process import Outcome, Prepared, Processor
-from pipelines.types import PageItem
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from domain import Extracted
 from pipelines.dates import find_publish_time, from_unix, parse_chinese_datetime
-from pipelines.types import Extracted
 
 __all__ = ["DELETED_MARKERS", "deleted_reason", "is_wechat", "parse_wechat"]
 

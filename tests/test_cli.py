@@ -105,7 +105,7 @@ def test_feedback_is_stored_as_training_labels(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
     from config import get_settings
-    from pipelines.types import Extracted
+    from domain import Extracted
     from store.db import Store
 
     data = tmp_path / "d"

@@ -21,7 +21,7 @@ import pytest
 
 from config import Settings
 from crawlers.runner import run_crawl
-from crawlers.sources import SourceConfig
+from domain.sources import SourceConfig
 
 HOSTS = {
     "site": "127.0.0.51",

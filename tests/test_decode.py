@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from domain import ERROR_KINDS
 from pipelines.decode import DecodeError, decode_body, normalize_charset
-from pipelines.types import ERROR_KINDS
 
 PAGE = (
     '<html><head><meta charset="{cs}"><title>医疗广告监测</title></head>'

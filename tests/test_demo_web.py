@@ -19,9 +19,9 @@ import pytest
 import yaml
 
 from crawlers.settings import PLAYWRIGHT_LAUNCH_OPTIONS
-from crawlers.sources import SourceConfig
 from demo import SITES
 from demo.server import SITES_DIR, DemoWeb, find_free_port
+from domain.sources import SourceConfig
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "demo"
 

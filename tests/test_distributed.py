@@ -17,7 +17,7 @@ import pytest
 
 from config import Settings
 from crawlers.runner import run_crawl
-from crawlers.sources import SourceConfig
+from domain.sources import SourceConfig
 
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 HOST = "127.0.0.61"

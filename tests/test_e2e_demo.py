@@ -16,7 +16,8 @@ import yaml
 import demo
 from config import get_settings
 from demo.server import DemoWeb
-from store.db import Store, doc_id_for
+from domain.urls import doc_id_for
+from store.db import Store
 from tests.demo_env import DEMO_DIR, YIJIAN, demo_env
 
 pytestmark = pytest.mark.e2e

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 import index_config
 from console.cmd_index import index as index_cli
-from pipelines.types import Extracted
+from domain import Extracted
 from store.db import Store
 from store.indexer import Indexer
 from store.search.base import SearchQuery, SearchUnavailable

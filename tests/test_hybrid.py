@@ -35,8 +35,8 @@ def test_decide() -> None:
 
 
 def test_model_only_service_label_is_recognised() -> None:
+    from domain import Finding
     from pipelines.analyze import _model_only
-    from pipelines.types import Finding
 
     def f(source: str, label: str = "unapproved_service") -> Finding:
         return Finding(category=label, label=label, start=0, end=1, text="x", legal_basis="", severity="S1",

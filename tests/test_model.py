@@ -13,7 +13,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from classifiers import encoder_build  # noqa: E402
 from classifiers.model import DEFAULT_MODEL_DIR, ModelClassifier, model_available, split_windows  # noqa: E402
-from pipelines.types import LABELS, ClassifyResult, Finding  # noqa: E402
+from domain import LABELS, ClassifyResult, Finding  # noqa: E402
 
 SENTENCES = [
     "本院采用独家技术，一次治愈，无效退款，咨询电话400-123-4567。",

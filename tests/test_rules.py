@@ -12,7 +12,7 @@ import yaml
 
 from classifiers.base import Classifier
 from classifiers.rules import GUARD_NAMES, LexiconError, RuleClassifier, RuleEngine, default_engine, normalize
-from pipelines.types import LABELS
+from domain import LABELS
 
 AD = "预约电话：400-880-1234。"  # a marketing element: makes a text "ad-like" for the 广告性 pre-check
 
@@ -402,14 +402,12 @@ def test_throughput(clf: RuleClassifier) -> None:
 
 
 def test_medical_dictionary_keeps_terms_whole() -> None:
-    from classifiers.segment import cut
+    from domain.text import cut
 
     words = cut("我院热玛吉水光针一次根治白癜风，无效退款。开展造血干细胞移植和乳腺癌改良根治术。")
     for term in ("热玛吉", "水光针", "白癜风", "无效退款", "造血干细胞移植", "乳腺癌改良根治术"):
         assert term in words, words
-    lines = (Path(__file__).resolve().parents[1] / "classifiers" / "data" / "medical_dict.txt").read_text(
-        "utf-8"
-    )
+    lines = (Path(__file__).resolve().parents[1] / "domain" / "data" / "medical_dict.txt").read_text("utf-8")
     for line in lines.splitlines():
         word, freq, tag = line.split(" ")
         assert word and int(freq) >= 50 and tag in ("n", "nz", "l")

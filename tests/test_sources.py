@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from crawlers.sources import SourceConfig, SourceError, load_sources
+from domain.sources import SourceConfig, SourceError, load_sources
 
 GOOD = """
 sources:

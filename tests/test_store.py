@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
-from pipelines.types import Extracted, Finding, ImageRef
+from domain import Extracted, Finding, ImageRef
+from domain.urls import canonical_url, doc_id_for
 from store.blobs import BlobNotFound, BlobStore
-from store.db import SaveOutcome, Store, canonical_url, doc_id_for
+from store.db import SaveOutcome, Store
 from store.models import Base
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)

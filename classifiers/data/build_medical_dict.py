@@ -1,4 +1,4 @@
-"""Build ``classifiers/data/medical_dict.txt``, the jieba user dictionary (``word freq tag`` per line).
+"""Build ``domain/data/medical_dict.txt``, the jieba user dictionary (``word freq tag`` per line).
 
 Sources (see MEDICAL_DICT.md next to this file):
 
@@ -26,7 +26,7 @@ import yaml
 from classifiers.institutions import PARENT_SUBJECT, SERVICES
 
 HERE = Path(__file__).resolve().parent
-OUT = HERE / "medical_dict.txt"
+OUT = HERE.parents[1] / "domain" / "data" / "medical_dict.txt"
 LEXICON = HERE.parent / "lexicon"
 
 # Curated domain terms, tagged: n = noun (disease, procedure, department), nz = product / drug / brand.

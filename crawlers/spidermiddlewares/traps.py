@@ -26,9 +26,9 @@ from urllib.parse import urlsplit
 
 from scrapy.exceptions import NotConfigured
 from scrapy.spidermiddlewares.base import BaseSpiderMiddleware
-from w3lib.url import canonicalize_url
 
 from crawlers.items import trap_item
+from domain.urls import canonical_url
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -69,7 +69,7 @@ class TrapGuardMiddleware(BaseSpiderMiddleware):
     def get_processed_request(self, request: Request, response: Response | None) -> Any:
         if request.meta.get("yijian_unguarded"):
             return request
-        key = canonicalize_url(request.url)
+        key = canonical_url(request.url)
         if key in self._passed:
             return request  # the dupefilter decides
         if key in self._refused:

@@ -25,8 +25,8 @@ from scrapy.linkextractors import IGNORED_EXTENSIONS
 from twisted.python.failure import Failure
 
 from crawlers.items import page_item_from_failure, page_item_from_response
-from crawlers.sources import SourceConfig
-from pipelines.types import PageItem
+from domain import PageItem
+from domain.sources import SourceConfig
 
 log = logging.getLogger(__name__)
 

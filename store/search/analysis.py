@@ -1,6 +1,6 @@
 """Text analysis shared by both search backends, so that both index and query the very same tokens.
 
-* Index side: jieba search-mode segmentation (``classifiers.segment.tokenize_for_index``), each token reduced to
+* Index side: jieba search-mode segmentation (``domain.text.tokenize_for_index``), each token reduced to
   its letter/digit runs, joined by single spaces. SQLite FTS5 (``unicode61``) and Elasticsearch (``whitespace``
   tokenizer + ``lowercase``) then see exactly these tokens.
 * Query side: jieba precise-mode words of the query, normalised the same way; every word must match (AND), in the
@@ -16,7 +16,7 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from classifiers.segment import cut, tokenize_for_index
+from domain.text import cut, tokenize_for_index
 from store.models import as_utc
 
 from .base import IndexDoc

@@ -1,4 +1,4 @@
-"""jieba segmentation with the medical user dictionary (classifiers/data/medical_dict.txt).
+"""jieba segmentation with the medical user dictionary (domain/data/medical_dict.txt).
 
 One process-wide tokenizer, initialised once (jieba's dictionary load costs ~1 s).
 """
@@ -24,7 +24,7 @@ def tokenizer() -> jieba.Tokenizer:
             if _tokenizer is None:
                 tok = jieba.Tokenizer()
                 tok.initialize()
-                dict_file = resources.files("classifiers") / "data" / "medical_dict.txt"
+                dict_file = resources.files("domain") / "data" / "medical_dict.txt"
                 if dict_file.is_file():
                     with resources.as_file(dict_file) as path:
                         tok.load_userdict(str(path))

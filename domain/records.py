@@ -1,33 +1,11 @@
-"""Data passed between the crawler, the processing stages, the store and the search backends."""
+"""The records passed between the crawler, the processing stages, the classifiers, the store and the search
+backends: a fetched page, its extracted content, and the findings and labels the analysis gives it."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
-
-# Document labels (see shared/domain/labels.md).
-LABELS: tuple[str, ...] = ("exaggerated_efficacy", "unapproved_service", "negative_sentiment")
-
-# Error kinds recorded for pages that could not be fetched, decoded or parsed. A crawl run counts them.
-ERROR_KINDS: tuple[str, ...] = (
-    "http_404",  # any 4xx is recorded as http_<code>
-    "http_500",  # any 5xx likewise
-    "redirect_loop",
-    "too_many_redirects",
-    "too_large",
-    "timeout",
-    "dns_error",
-    "connection_error",
-    "not_html",  # binary or non-text body (also when served as text/html)
-    "decode_error",
-    "empty_page",
-    "parse_error",
-    "trap",  # crawler trap guard: depth, repeating URL pattern, per-source page cap
-    "robots_disallowed",
-    "render_error",  # Playwright failed
-    "deleted",  # WeChat deleted/expired article
-)
 
 
 @dataclass(slots=True)
