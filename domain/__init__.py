@@ -4,9 +4,9 @@ nothing else of the project; every other package takes these types from here."""
 
 from __future__ import annotations
 
-from domain.records import ClassifyResult, Extracted, ExtractStatus, Finding, ImageRef, PageItem
 from domain.errors import ERROR_KINDS
 from domain.labels import LABELS, SEVERITIES
+from domain.records import ClassifyResult, Extracted, ExtractStatus, Finding, ImageRef, PageItem
 from domain.urls import canonical_url, doc_id_for
 
 __all__ = [
