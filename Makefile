@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
 # The typed core (DESIGN.md: mypy on the core); the classifier modules it imports are checked through it.
-TYPED := config.py pipelines store
+TYPED := config.py domain app pipelines store
 
 .PHONY: setup system demo test lint bench clean
 
@@ -35,12 +35,14 @@ demo: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/mypy --ignore-missing-imports $(TYPED)
 	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15
 
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/mypy --ignore-missing-imports $(TYPED)
 
 bench: setup

@@ -16,6 +16,8 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from app.crawl import crawl_sources
+from app.registries import load_source_registry
 from config import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -24,11 +26,11 @@ TIMEZONE = "Asia/Shanghai"
 
 def crawl_job(data_dir: str, source_ids: list[str], sources_file: str | None = None) -> None:
     """A scheduled crawl run (module-level so the persistent job store can reference it)."""
-    from console.jobs import crawl_sources, load_registry
-
     settings = get_settings(data_dir=Path(data_dir))
     sources = [
-        s for s in load_registry(settings, Path(sources_file) if sources_file else None) if s.id in source_ids
+        s
+        for s in load_source_registry(settings, Path(sources_file) if sources_file else None)
+        if s.id in source_ids
     ]
     if not sources:
         log.warning("scheduled crawl: none of %s is in the registry any more", source_ids)
@@ -39,10 +41,8 @@ def crawl_job(data_dir: str, source_ids: list[str], sources_file: str | None = N
 
 def configure(scheduler: BaseScheduler, settings: Settings, sources_file: Path | None = None) -> list[str]:
     """Register one job per distinct cron schedule. Returns the job ids."""
-    from console.jobs import load_registry
-
     groups: dict[str, list[str]] = defaultdict(list)
-    for source in load_registry(settings, sources_file):
+    for source in load_source_registry(settings, sources_file):
         if source.schedule:
             groups[source.schedule].append(source.id)
     job_ids = []

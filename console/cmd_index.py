@@ -4,25 +4,13 @@ from the store."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
-from console.options import _dump, out
+from app.index import NotElasticsearch, SearchUnavailable, index_status, install_templates, rebuild_index
+from console.options import _dump, _settings, out
 from console.options import data_dir_option as _data_dir_option
 from console.options import json_option as _json_option
-
-
-def _parts(data_dir: Path | None) -> tuple[Any, Any, Any]:
-    from config import get_settings
-    from store.db import Store
-    from store.indexer import Indexer
-    from store.search.factory import get_search
-
-    settings = get_settings(data_dir=data_dir)
-    backend = get_search(settings)
-    store = Store.from_settings(settings)
-    return settings, store, Indexer(store, backend)
 
 
 @click.group("index")
@@ -44,22 +32,18 @@ def install(
     analyzer_profile: str | None, shards: int | None, replicas: int | None, data_dir: Path | None
 ) -> None:
     """把索引模板、ILM 策略与别名安装到 Elasticsearch（可重复执行）。"""
-    from config import get_settings
-    from store.search.base import SearchUnavailable
-
-    settings = get_settings(data_dir=data_dir)
-    if settings.search != "elasticsearch":
+    try:
+        lines = install_templates(
+            _settings(data_dir), analyzer_profile=analyzer_profile, shards=shards, replicas=replicas
+        )
+    except NotElasticsearch:
         out.print("当前使用内置搜索（SQLite FTS5，YIJIAN_SEARCH=embedded），无需安装模板。")
         return
-    from store.search.elastic import ElasticSearch
-
-    backend = ElasticSearch(settings)
-    try:
-        for line in backend.install(analyzer_profile=analyzer_profile, shards=shards, replicas=replicas):
-            out.print(line, markup=False)
     except SearchUnavailable as exc:
         out.print(f"安装失败：{exc}", markup=False)
         raise SystemExit(1) from exc
+    for line in lines:
+        out.print(line, markup=False)
 
 
 @index.command()
@@ -67,11 +51,7 @@ def install(
 @_json_option
 def status(data_dir: Path | None, as_json: bool) -> None:
     """搜索后端、是否可达、已索引文档数、待补录积压（outbox）。"""
-    _, store, indexer = _parts(data_dir)
-    try:
-        st = indexer.status()
-    finally:
-        store.close()
+    st = index_status(_settings(data_dir))
     if as_json:
         _dump(st)
         return
@@ -89,19 +69,14 @@ def status(data_dir: Path | None, as_json: bool) -> None:
 @_json_option
 def rebuild(batch: int, data_dir: Path | None, as_json: bool) -> None:
     """清空索引，从库中重新索引全部文档，然后补录积压。"""
-    from store.search.base import SearchUnavailable
-
-    _, store, indexer = _parts(data_dir)
     try:
-        result = indexer.rebuild(batch=batch)
+        result = rebuild_index(_settings(data_dir), batch=batch)
     except SearchUnavailable as exc:
         if as_json:
             _dump({"error": str(exc)})
         else:
             out.print(f"重建失败：{exc}（库中数据未受影响，恢复后重试）", markup=False)
         raise SystemExit(1) from exc
-    finally:
-        store.close()
     if as_json:
         _dump(result)
         return

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+
+from config import Settings, get_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 console = Console(stderr=True)
@@ -29,10 +32,13 @@ def json_option(f: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="输出 JSON")(f)
 
 
-def _settings(data_dir: Path | None):
-    from config import get_settings
-
+def _settings(data_dir: Path | None) -> Settings:
     return get_settings(data_dir=data_dir)
+
+
+def spinner(message: str) -> AbstractContextManager[Any]:
+    """A progress spinner on stderr while a long step runs."""
+    return console.status(message)
 
 
 def _dump(obj: Any) -> None:
