@@ -28,7 +28,12 @@ _OVERLAP = 48  # px shared by neighbouring tiles so a text line cut by a tile ed
 
 _engine: Any = None
 _engine_lock = threading.Lock()
+_warned_unavailable = False
 _run_lock = threading.Lock()
+
+
+class OCRUnavailable(RuntimeError):
+    """The OCR engine (the ``ocr`` extra) is not installed."""
 
 
 def _get_engine() -> Any:
@@ -36,8 +41,10 @@ def _get_engine() -> Any:
     if _engine is None:
         with _engine_lock:
             if _engine is None:
-                from rapidocr import RapidOCR
-
+                try:
+                    from rapidocr import RapidOCR  # the optional `ocr` extra
+                except ImportError as exc:
+                    raise OCRUnavailable("rapidocr is not installed (pip install 'yijian[ocr]')") from exc
                 _engine = RapidOCR(
                     params={
                         "Global.log_level": "error",
@@ -94,12 +101,19 @@ def ocr_image(data: bytes) -> str:
     """
     if not data:
         return ""
+    global _warned_unavailable
+    try:
+        engine = _get_engine()
+    except OCRUnavailable as exc:
+        if not _warned_unavailable:
+            log.warning("images are not read: %s", exc)
+            _warned_unavailable = True
+        return ""
     img = _load(data)
     if img is None or min(img.size) < MIN_SIDE:
         return ""
     import numpy as np
 
-    engine = _get_engine()
     lines: list[str] = []
     for tile in _tiles(img):
         # RapidOCR takes numpy arrays in OpenCV's BGR order.
