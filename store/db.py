@@ -1,5 +1,6 @@
 """The system of record: sources, institutions, crawl runs, documents and their versions, findings,
-the search outbox and reviewer feedback.
+the search outbox and reviewer feedback (read back as plain records; classifiers.feedback makes training
+examples of them).
 
 One ``Store`` per process; it is safe to call from several threads (every call opens its own
 short-lived Session). On SQLite the database runs in WAL mode with ``busy_timeout`` and foreign keys on,
@@ -937,19 +938,23 @@ class Store:
             s.flush()
             return row.id
 
-    def feedback_examples(self) -> list[dict]:
-        """Reviewed documents as training examples.
+    def feedback_records(self) -> list[dict[str, Any]]:
+        """Every reviewed document with its reviewers' decisions, as plain records (no training logic here).
 
-        ``labels`` = the version's labels, plus labels a reviewer confirmed (directly, or by confirming a
-        finding of that label), minus labels a reviewer dismissed (directly, or by dismissing every finding
-        of that label). The latest decision wins. ``confirmed``/``dismissed`` list what reviewers decided.
+        One record per document, in the order of its first decision: ``doc_id``; the version the latest
+        decision was made on (the current version if that one is gone) as ``version`` (its number),
+        ``title``, ``text`` and ``labels``; that version's ``findings`` as ``{"id", "label"}``; and
+        ``decisions``, oldest first, as ``{"finding_id", "category", "finding_text", "label", "decision",
+        "reviewer", "at"}`` (``finding_id`` is None for a decision on a document label, or when re-analysis
+        replaced the finding; ``category``/``finding_text`` keep what was reviewed). A document with no
+        version left is skipped.
         """
         with self._read() as s:
             rows = s.scalars(select(FeedbackRow).order_by(FeedbackRow.at, FeedbackRow.id)).all()
             by_doc: dict[str, list[FeedbackRow]] = defaultdict(list)
             for r in rows:
                 by_doc[r.document_id].append(r)
-            examples: list[dict] = []
+            records: list[dict[str, Any]] = []
             for doc_id, items in by_doc.items():
                 version_id = items[-1].version_id
                 version = s.get(DocumentVersion, version_id) if version_id else None
@@ -958,48 +963,34 @@ class Store:
                     version = s.get(DocumentVersion, doc.current_version_id) if doc else None
                 if version is None:
                     continue
-                doc_level: dict[str, str] = {}
-                finding_level: dict[Any, tuple[str | None, str]] = {}
-                for r in items:
-                    if r.finding_id is None and r.category is None:
-                        if r.label:
-                            doc_level[r.label] = r.decision
-                    else:
-                        key = r.finding_id if r.finding_id is not None else (r.category, r.finding_text)
-                        finding_level[key] = (r.label, r.decision)
-                label_findings: dict[str, set[int]] = defaultdict(set)
-                for fid, flabel in s.execute(
-                    select(FindingRow.id, FindingRow.label).where(FindingRow.version_id == version.id)
-                ):
-                    if flabel:
-                        label_findings[flabel].add(fid)
-                confirmed = {lab for lab, d in doc_level.items() if d != "dismiss"}
-                dismissed = {lab for lab, d in doc_level.items() if d == "dismiss"}
-                f_confirmed = {lab for lab, d in finding_level.values() if lab and d != "dismiss"}
-                f_dismissed_ids = {k for k, (_, d) in finding_level.items() if d == "dismiss"}
-                for lab in f_confirmed - doc_level.keys():
-                    confirmed.add(lab)
-                for lab, fids in label_findings.items():
-                    if lab in doc_level or lab in f_confirmed:
-                        continue
-                    if fids and fids <= f_dismissed_ids:
-                        dismissed.add(lab)
-                labels = (set(version.labels or []) | confirmed) - dismissed
-                title, body = version.title or "", version.text or ""
-                examples.append(
+                findings = s.execute(
+                    select(FindingRow.id, FindingRow.label)
+                    .where(FindingRow.version_id == version.id)
+                    .order_by(FindingRow.id)
+                )
+                records.append(
                     {
-                        "text": f"{title}\n{body}" if title else body,
-                        "labels": [lab for lab in LABELS if lab in labels],
-                        "title": title,
-                        "body": body,
                         "doc_id": doc_id,
                         "version": version.version,
-                        "confirmed": sorted(confirmed),
-                        "dismissed": sorted(dismissed),
-                        "reviewers": sorted({r.reviewer for r in items if r.reviewer}),
+                        "title": version.title or "",
+                        "text": version.text or "",
+                        "labels": list(version.labels or []),
+                        "findings": [{"id": fid, "label": flabel} for fid, flabel in findings],
+                        "decisions": [
+                            {
+                                "finding_id": r.finding_id,
+                                "category": r.category,
+                                "finding_text": r.finding_text,
+                                "label": r.label,
+                                "decision": r.decision,
+                                "reviewer": r.reviewer,
+                                "at": _iso(r.at),
+                            }
+                            for r in items
+                        ],
                     }
                 )
-            return examples
+            return records
 
 
 # ---------------------------------------------------------------------------------------------------
