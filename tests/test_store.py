@@ -18,7 +18,7 @@ from classifiers.feedback import training_examples
 from domain import Extracted, Finding, ImageRef
 from domain.urls import canonical_url, doc_id_for
 from store.blobs import BlobNotFound, BlobStore
-from store.db import SaveOutcome, Store
+from store.db import DECISIONS, SaveOutcome, Store
 from store.models import Base
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -610,6 +610,21 @@ def test_in_memory_store_is_usable_from_threads(tmp_path: Path) -> None:
 
 
 # -- the facade and its parts -------------------------------------------------------------------------------
+
+
+def test_store_parts_do_not_shadow_each_other() -> None:
+    """Store combines its parts as mixins: a name defined in two of them would silently hide one."""
+    seen: dict[str, str] = {}
+    for part in Store.__mro__[:-1]:  # Store, its parts, store.engine.Database (not object)
+        for name in vars(part):
+            if name.startswith("__"):
+                continue
+            assert name not in seen, f"{name} is defined in both {seen[name]} and {part.__name__}"
+            seen[name] = part.__name__
+    public = {n for n in seen if not n.startswith("_")}
+    assert {"upsert_sources", "start_run", "save_version", "outbox_add", "stats", "add_feedback"} <= public
+    assert seen["delete_document"] == "Store" and seen["_write"] == "Database"
+    assert DECISIONS == ("confirm", "dismiss", "escalate")
 
 
 def test_store_imports_no_pipelines_classifiers_or_crawlers() -> None:
