@@ -53,10 +53,12 @@ def train(
     settings = _settings(data_dir)
     extra: list[dict] = []
     if include_feedback:
+        from classifiers.feedback import training_examples
         from store.db import Store
 
-        store = Store.from_settings(settings)
-        extra = [{"text": e["text"], "labels": list(e.get("labels", []))} for e in store.feedback_examples()]
+        with Store.from_settings(settings) as store:
+            records = store.feedback_records()
+        extra = [{"text": e["text"], "labels": list(e["labels"])} for e in training_examples(records)]
         click.echo(f"反馈样本 {len(extra)} 条", err=True)
     out_dir = output or (settings.data_dir / "models" / f"model-s{seed}")
     res = run_train(

@@ -104,6 +104,7 @@ def test_stats_on_empty_data_dir(tmp_path: Path) -> None:
 def test_feedback_is_stored_as_training_labels(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
+    from classifiers.feedback import training_examples
     from config import get_settings
     from domain import Extracted
     from store.db import Store
@@ -130,7 +131,7 @@ def test_feedback_is_stored_as_training_labels(tmp_path: Path) -> None:
 
     store = Store.from_settings(get_settings(data_dir=data))
     try:
-        examples = store.feedback_examples()
+        examples = training_examples(store.feedback_records())
     finally:
         store.close()
     assert len(examples) == 1 and text in examples[0]["text"]

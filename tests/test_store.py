@@ -1,10 +1,12 @@
-"""System of record (store.db) and blob store (store.blobs)."""
+"""System of record (store.db and the parts it combines) and blob store (store.blobs)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -12,10 +14,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
+from classifiers.feedback import training_examples
 from domain import Extracted, Finding, ImageRef
 from domain.urls import canonical_url, doc_id_for
 from store.blobs import BlobNotFound, BlobStore
-from store.db import SaveOutcome, Store
+from store.db import DECISIONS, SaveOutcome, Store
 from store.models import Base
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -77,6 +80,11 @@ def save(
         institution_id=None,
         region=None,
     )
+
+
+def feedback_examples(store: Store) -> list[dict]:
+    """What `yijian train --include-feedback` trains on."""
+    return training_examples(store.feedback_records())
 
 
 def rule_hit(
@@ -388,7 +396,7 @@ def test_registries_upsert_and_index_doc_source_type(store: Store) -> None:
     assert store.all_doc_ids() == [out.doc_id]
 
 
-def test_feedback_examples_and_survival_across_reanalysis(store: Store) -> None:
+def test_feedback_records_become_examples_and_survive_reanalysis(store: Store) -> None:
     out = save(store, "http://a.cn/fb", "本院一次治愈")
     store.save_analysis(out.version_id, ["exaggerated_efficacy", "negative_sentiment"], {}, [rule_hit(2, 6)])
     (finding,) = store.get_document(out.doc_id)["findings"]
@@ -413,7 +421,20 @@ def test_feedback_examples_and_survival_across_reanalysis(store: Store) -> None:
     store.save_analysis(out.version_id, ["exaggerated_efficacy"], {}, [rule_hit(2, 6)])
     assert store.get_document(out.doc_id)["findings"][0]["id"] == finding["id"]
 
-    (ex,) = store.feedback_examples()
+    (rec,) = store.feedback_records()
+    assert rec["doc_id"] == out.doc_id and rec["version"] == 1 and rec["title"] == "标题"
+    assert rec["labels"] == ["exaggerated_efficacy"] and rec["findings"] == [
+        {"id": finding["id"], "label": "exaggerated_efficacy"}
+    ]
+    assert [
+        (d["finding_id"], d["category"], d["label"], d["decision"], d["reviewer"]) for d in rec["decisions"]
+    ] == [
+        (finding["id"], "ad_efficacy_guarantee", "exaggerated_efficacy", "confirm", "li"),
+        (None, None, "negative_sentiment", "dismiss", "wang"),
+        (None, None, "unapproved_service", "confirm", "wang"),
+    ]
+    assert rec["decisions"][0]["finding_text"] == "一次治愈" and rec["decisions"][0]["at"]
+    (ex,) = feedback_examples(store)
     assert ex["text"] == "标题\n本院一次治愈"
     assert ex["labels"] == ["exaggerated_efficacy", "unapproved_service"]
     assert ex["dismissed"] == ["negative_sentiment"] and ex["reviewers"] == ["li", "wang"]
@@ -445,11 +466,11 @@ def test_dismissing_every_finding_removes_label(store: Store) -> None:
     store.add_feedback(
         document_id=out.doc_id, finding_id=ids[0], label=None, decision="dismiss", reviewer="a"
     )
-    assert store.feedback_examples()[0]["labels"] == ["exaggerated_efficacy"]  # one hit still stands
+    assert feedback_examples(store)[0]["labels"] == ["exaggerated_efficacy"]  # one hit still stands
     store.add_feedback(
         document_id=out.doc_id, finding_id=ids[1], label=None, decision="dismiss", reviewer="a"
     )
-    assert store.feedback_examples()[0]["labels"] == []
+    assert feedback_examples(store)[0]["labels"] == []
 
 
 def test_data_survives_reopen(tmp_path: Path) -> None:
@@ -586,3 +607,31 @@ def test_in_memory_store_is_usable_from_threads(tmp_path: Path) -> None:
         for th in threads:
             th.join()
         assert mem.stats()["documents"] == 30
+
+
+# -- the facade and its parts -------------------------------------------------------------------------------
+
+
+def test_store_parts_do_not_shadow_each_other() -> None:
+    """Store combines its parts as mixins: a name defined in two of them would silently hide one."""
+    seen: dict[str, str] = {}
+    for part in Store.__mro__[:-1]:  # Store, its parts, store.engine.Database (not object)
+        for name in vars(part):
+            if name.startswith("__"):
+                continue
+            assert name not in seen, f"{name} is defined in both {seen[name]} and {part.__name__}"
+            seen[name] = part.__name__
+    public = {n for n in seen if not n.startswith("_")}
+    assert {"upsert_sources", "start_run", "save_version", "outbox_add", "stats", "add_feedback"} <= public
+    assert seen["delete_document"] == "Store" and seen["_write"] == "Database"
+    assert DECISIONS == ("confirm", "dismiss", "escalate")
+
+
+def test_store_imports_no_pipelines_classifiers_or_crawlers() -> None:
+    code = (
+        "import sys, store.db, store.indexer, store.search.factory\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'pipelines', 'classifiers', 'crawlers', 'console'}))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,402 @@
+"""Documents and their versions in the store: conditional-GET validators, saving fetched pages (one or a batch),
+saving a version's analysis (labels, scores, findings), reading a document back with its history."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from domain import Extracted, Finding
+from domain.urls import canonical_url, doc_id_for
+from store.blobs import BlobStore
+from store.engine import Database, chunks, unique
+from store.models import Document, DocumentVersion, FindingRow, Source, as_utc, utcnow
+from store.rows import iso, row_fields
+
+
+@dataclass(slots=True, frozen=True)
+class SaveOutcome:
+    doc_id: str
+    version_id: int
+    version: int
+    changed: bool  # a new version was written
+    created: bool  # the document was new
+
+
+class Documents(Database):
+    blobs: BlobStore  # raw bodies; set by store.db.Store
+
+    # -- conditional GET -----------------------------------------------------------------------------------
+    def _find_doc(self, s: Session, url: str) -> Document | None:
+        canon = canonical_url(url)
+        doc = s.get(Document, doc_id_for(canon))
+        if doc is None:
+            doc = s.scalars(select(Document).where(Document.requested_url == canon).limit(1)).first()
+        return doc
+
+    def validators(self, url: str) -> tuple[str | None, str | None]:
+        """(ETag, Last-Modified) last seen for the document at ``url`` (requested or final URL)."""
+        with self._read() as s:
+            doc = self._find_doc(s, url)
+            return (doc.etag, doc.last_modified) if doc else (None, None)
+
+    def mark_unchanged(self, url: str, run_id: int | None) -> str | None:
+        """A 304 (or an identical body): touch last_seen / last_run_id; returns the doc id, None if unknown."""
+        with self._write() as s:
+            doc = self._find_doc(s, url)
+            if doc is None:
+                return None
+            doc.last_seen = utcnow()
+            if run_id is not None:
+                doc.last_run_id = run_id
+            return doc.id
+
+    # -- documents & versions --------------------------------------------------------------------------------
+    def content_hash_of(self, url: str) -> str | None:
+        with self._read() as s:
+            doc = self._find_doc(s, url)
+            return doc.content_hash if doc else None
+
+    def save_version(
+        self,
+        *,
+        run_id: int | None,
+        source_id: str,
+        url: str,
+        final_url: str,
+        extracted: Extracted,
+        content_hash: str,
+        raw: bytes | None,
+        headers: dict[str, str],
+        fetched_at: datetime,
+        rendered: bool,
+        institution_id: str | None,
+        region: str | None,
+    ) -> SaveOutcome:
+        """Record a fetched page. Same content hash as the current version → no new version
+        (``changed=False``), only last_seen / validators / run updated. Safe to call again for the same page."""
+        (prep,) = self._prepare_saves(
+            [
+                {
+                    "run_id": run_id,
+                    "source_id": source_id,
+                    "url": url,
+                    "final_url": final_url,
+                    "extracted": extracted,
+                    "content_hash": content_hash,
+                    "raw": raw,
+                    "headers": headers,
+                    "fetched_at": fetched_at,
+                    "rendered": rendered,
+                    "institution_id": institution_id,
+                    "region": region,
+                }
+            ]
+        )
+        return self._retrying(lambda s: self._save_version_tx(s, **prep))
+
+    def save_many(self, items: Sequence[dict[str, Any]]) -> list[SaveOutcome]:
+        """Batch form of ``save_version`` + ``save_analysis`` in one transaction (all or nothing).
+
+        Each item holds save_version's keyword arguments and optionally ``analysis=(labels, scores,
+        findings)``, which is applied when the page is new or changed. Several times faster per page
+        than one call each; the outcomes come back in item order.
+        """
+        if not items:
+            return []
+        preps = self._prepare_saves([{k: v for k, v in item.items() if k != "analysis"} for item in items])
+
+        def tx(s: Session) -> list[SaveOutcome]:
+            outcomes = []
+            for item, prep in zip(items, preps, strict=True):
+                out = self._save_version_tx(s, **prep)
+                analysis = item.get("analysis")
+                if analysis is not None and out.changed:
+                    self._save_analysis_tx(s, out.version_id, *analysis)
+                outcomes.append(out)
+            return outcomes
+
+        return self._retrying(tx)
+
+    def _prepare_saves(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Normalise arguments and store raw bodies (outside the write lock) for pages that will get a
+        new version; an unchanged page's body is not stored again."""
+        preps = []
+        for item in items:
+            final_url = item["final_url"] or item["url"]
+            preps.append(
+                {
+                    **item,
+                    "final_url": final_url,
+                    "doc_id": doc_id_for(final_url),
+                    "headers": {str(k).lower(): str(v) for k, v in (item.get("headers") or {}).items()},
+                    "fetched_at": as_utc(item.get("fetched_at")) or utcnow(),
+                }
+            )
+        known: dict[str, str | None] = {}
+        with self._read() as s:
+            for chunk in chunks(unique(p["doc_id"] for p in preps)):
+                known.update(
+                    s.execute(select(Document.id, Document.content_hash).where(Document.id.in_(chunk))).all()
+                )
+        for p in preps:
+            raw = p.get("raw")
+            p["raw_sha"] = (
+                self.blobs.put(raw) if raw and known.get(p["doc_id"]) != p["content_hash"] else None
+            )
+        return preps
+
+    def _save_version_tx(
+        self,
+        s: Session,
+        *,
+        run_id: int | None,
+        source_id: str,
+        url: str,
+        final_url: str,
+        doc_id: str,
+        extracted: Extracted,
+        content_hash: str,
+        raw: bytes | None,
+        raw_sha: str | None,
+        headers: dict[str, str],
+        fetched_at: datetime,
+        rendered: bool,
+        institution_id: str | None,
+        region: str | None,
+    ) -> SaveOutcome:
+        canon = canonical_url(final_url)
+        fetched = fetched_at
+        doc = s.get(Document, doc_id, with_for_update=True)  # row lock on PostgreSQL
+        created = doc is None
+        if doc is None:
+            doc = Document(
+                id=doc_id,
+                url=final_url,
+                canonical_url=canon,
+                requested_url=canonical_url(url),
+                source_id=source_id,
+                institution_id=institution_id,
+                region=region,
+                first_seen=fetched,
+                last_seen=fetched,
+                last_run_id=run_id,
+                etag=headers.get("etag"),
+                last_modified=headers.get("last-modified"),
+                current_version=0,
+                status=extracted.status or "ok",
+            )
+            s.add(doc)
+        else:
+            doc.url = final_url
+            doc.requested_url = canonical_url(url)
+            last_seen = as_utc(doc.last_seen)
+            doc.last_seen = fetched if last_seen is None or fetched > last_seen else last_seen
+            if run_id is not None:
+                doc.last_run_id = run_id
+            doc.etag = headers.get("etag")
+            doc.last_modified = headers.get("last-modified")
+            if institution_id is not None:
+                doc.institution_id = institution_id
+            if region is not None:
+                doc.region = region
+            if doc.content_hash == content_hash and doc.current_version_id is not None:
+                return SaveOutcome(doc.id, doc.current_version_id, doc.current_version, False, False)
+
+        if raw and raw_sha is None:  # changed by another writer since the pre-check
+            raw_sha = self.blobs.put(raw)
+        number = doc.current_version + 1
+        version = DocumentVersion(
+            document_id=doc_id,
+            version=number,
+            run_id=run_id,
+            content_hash=content_hash,
+            final_url=final_url,
+            title=extracted.title or "",
+            text=extracted.text or "",
+            published_at=as_utc(extracted.published_at),
+            author=extracted.author or "",
+            account=extracted.account or "",
+            images=[{"src": i.src, "alt": i.alt, "ocr_text": i.ocr_text} for i in extracted.images],
+            fetched_at=fetched,
+            rendered=bool(rendered),
+            raw_blob=raw_sha,
+            encoding=extracted.encoding or "",
+            status=extracted.status or "ok",
+            headers=headers,
+            labels=[],
+            scores={},
+        )
+        s.add(version)
+        s.flush()
+        doc.current_version = number
+        doc.current_version_id = version.id
+        doc.content_hash = content_hash
+        doc.status = extracted.status or "ok"
+        return SaveOutcome(doc_id, version.id, number, True, created)
+
+    def save_analysis(
+        self, version_id: int, labels: list[str], scores: dict[str, float], findings: list[Finding]
+    ) -> None:
+        """Set a version's labels/scores and replace its findings. Idempotent: unchanged findings (same
+        category, field, span and source) keep their row id, so reviewer feedback stays attached."""
+        with self._write() as s:
+            self._save_analysis_tx(s, version_id, labels, scores, findings)
+
+    def _save_analysis_tx(
+        self,
+        s: Session,
+        version_id: int,
+        labels: list[str],
+        scores: dict[str, float],
+        findings: list[Finding],
+    ) -> None:
+        version = s.get(DocumentVersion, version_id, with_for_update=True)
+        if version is None:
+            raise KeyError(f"no document version {version_id}")
+        version.labels = unique(str(label) for label in labels)
+        version.scores = _clean_scores(scores)
+        version.analyzed_at = utcnow()
+        existing: dict[tuple, list[FindingRow]] = defaultdict(list)
+        for old in s.scalars(
+            select(FindingRow).where(FindingRow.version_id == version_id).order_by(FindingRow.id)
+        ):
+            existing[_finding_key(old)].append(old)
+        for f in findings:
+            bucket = existing.get(_finding_key(f))
+            row: FindingRow | None = bucket.pop(0) if bucket else None
+            if row is None:
+                row = FindingRow(version_id=version_id, document_id=version.document_id)
+                s.add(row)
+            row.category = f.category
+            row.label = f.label
+            row.start = int(f.start)
+            row.end = int(f.end)
+            row.text = f.text or ""
+            row.legal_basis = f.legal_basis or ""
+            row.severity = f.severity or ""
+            row.source = f.source or ""
+            row.field = f.field or "text"
+            row.score = None if f.score is None or not math.isfinite(f.score) else float(f.score)
+            row.reason = f.reason or ""
+        stale = [row.id for rows in existing.values() for row in rows]
+        if stale:
+            s.execute(delete(FindingRow).where(FindingRow.id.in_(stale)))
+
+    def get_document(self, doc_id: str) -> dict | None:
+        """The document, its current version, that version's findings and the version history."""
+        with self._read() as s:
+            doc = s.get(Document, doc_id)
+            if doc is None:
+                return None
+            version = s.get(DocumentVersion, doc.current_version_id) if doc.current_version_id else None
+            findings = (
+                s.scalars(
+                    select(FindingRow)
+                    .where(FindingRow.version_id == version.id)
+                    .order_by(FindingRow.field, FindingRow.start, FindingRow.id)
+                ).all()
+                if version
+                else []
+            )
+            history = s.execute(
+                select(
+                    DocumentVersion.id,
+                    DocumentVersion.version,
+                    DocumentVersion.content_hash,
+                    DocumentVersion.fetched_at,
+                    DocumentVersion.title,
+                    DocumentVersion.labels,
+                )
+                .where(DocumentVersion.document_id == doc_id)
+                .order_by(DocumentVersion.version)
+            ).all()
+            source = s.get(Source, doc.source_id)
+            return {
+                **_doc_json(doc),
+                "source_type": source.type if source else "",
+                "source_name": source.name if source else "",
+                "version": _version_json(version) if version else None,
+                "findings": [_finding_json(f) for f in findings],
+                "versions": [
+                    {
+                        "id": h.id,
+                        "version": h.version,
+                        "content_hash": h.content_hash,
+                        "fetched_at": iso(h.fetched_at),
+                        "title": h.title,
+                        "labels": h.labels,
+                    }
+                    for h in history
+                ],
+            }
+
+    def all_doc_ids(self) -> list[str]:
+        with self._read() as s:
+            return list(s.scalars(select(Document.id).order_by(Document.id)))
+
+
+def _clean_scores(scores: dict[str, float] | None) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key, value in (scores or {}).items():
+        try:
+            f = float(value)
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(f):
+            out[str(key)] = f
+    return out
+
+
+def _finding_key(f: Finding | FindingRow) -> tuple:
+    return (f.category, f.field or "text", int(f.start), int(f.end), f.source or "")
+
+
+def finding_contract_json(f: FindingRow) -> dict[str, Any]:
+    """Exactly Finding.to_json()'s keys (what the search contract indexes)."""
+    return Finding(
+        category=f.category,
+        label=f.label,
+        start=f.start,
+        end=f.end,
+        text=f.text,
+        legal_basis=f.legal_basis,
+        severity=f.severity,
+        source=f.source,
+        field=f.field,
+        score=f.score,
+        reason=f.reason,
+    ).to_json()
+
+
+def _finding_json(f: FindingRow) -> dict[str, Any]:
+    return {"id": f.id, "version_id": f.version_id, **finding_contract_json(f)}
+
+
+def _doc_json(d: Document) -> dict[str, Any]:
+    return row_fields(
+        d,
+        (
+            "id url canonical_url source_id institution_id region first_seen last_seen "
+            "last_run_id etag last_modified current_version current_version_id content_hash "
+            "status"
+        ),
+    )
+
+
+def _version_json(v: DocumentVersion) -> dict[str, Any]:
+    return row_fields(
+        v,
+        (
+            "id version run_id content_hash final_url title text published_at author account "
+            "images fetched_at rendered raw_blob encoding status headers labels scores "
+            "analyzed_at"
+        ),
+    )
