@@ -29,8 +29,10 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from classifiers.rules import default_engine
 from domain import Finding
 from domain.institutions import INSTITUTION_TYPES, PARENT_SUBJECT, Institution
+from domain.text import tokenizer
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,8 +274,6 @@ _TERM_RE = re.compile("|".join(re.escape(t) for t in sorted(_TERM_TO_SERVICE, ke
 
 
 def _category_meta(category: str) -> tuple[str, str]:
-    from classifiers.rules import default_engine
-
     cat = default_engine().categories[category]
     return cat.legal_basis, cat.severity
 
@@ -301,8 +301,6 @@ def find_services(text: str) -> list[tuple[Service, int, int]]:
 
 def _word_bounds(text: str) -> set[int]:
     """Character offsets where jieba (with the medical dictionary) puts a word boundary."""
-    from domain.text import tokenizer
-
     bounds = {0, len(text)}
     for _word, start, end in tokenizer().tokenize(text):
         bounds.add(start)

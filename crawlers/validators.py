@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
 
+from config import Settings
+from store.db import Store
+
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
-
-    import config
 
 log = logging.getLogger(__name__)
 
@@ -23,11 +24,9 @@ Validators = tuple[str | None, str | None]
 ValidatorsLookup = Callable[[str], Validators | None]
 
 
-def yijian_settings(crawler: Crawler) -> config.Settings:
+def yijian_settings(crawler: Crawler) -> Settings:
     """The product settings inside a crawler process: ``YIJIAN_SETTINGS`` (a JSON dump passed by the runner),
     with ``YIJIAN_DATA_DIR`` taking precedence when set."""
-    from config import Settings
-
     values: dict[str, Any] = dict(crawler.settings.getdict("YIJIAN_SETTINGS"))
     data_dir = crawler.settings.get("YIJIAN_DATA_DIR")
     if data_dir:
@@ -37,11 +36,6 @@ def yijian_settings(crawler: Crawler) -> config.Settings:
 
 def store_validators(crawler: Crawler) -> ValidatorsLookup | None:
     """Default factory: the validators recorded by the store for the previous fetch of a URL."""
-    try:
-        from store.db import Store
-    except ImportError as exc:  # the store is optional for a bare crawl
-        log.warning("conditional GET disabled: store unavailable (%s)", exc)
-        return None
     store = Store.from_settings(yijian_settings(crawler))
     crawler.signals.connect(lambda *a, **kw: store.close(), signal=signals.spider_closed, weak=False)
     return store.validators

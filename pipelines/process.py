@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from classifiers.factory import get_classifier, get_rules
 from classifiers.institutions import InstitutionRegistry
 from config import Settings
 from domain import Extracted, PageItem
@@ -22,6 +23,7 @@ from pipelines.extract import extract_html
 from pipelines.ocr import ocr_image
 from store.db import Store
 from store.indexer import Indexer
+from store.search.factory import get_search
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +93,6 @@ class Processor:
     def from_settings(
         cls, settings: Settings, *, sources: list[SourceConfig] | None = None, index: bool = True
     ) -> Processor:
-        from classifiers.factory import get_classifier, get_rules
-        from store.search.factory import get_search
-
         store = Store.from_settings(settings)
         registry = InstitutionRegistry.load(settings.resolve_institutions_file())
         indexer = Indexer(store, get_search(settings)) if index else None
