@@ -155,3 +155,28 @@ def test_split_check_mode_reports_a_stale_file(tmp_path: Path, monkeypatch: pyte
     (tmp_path / "test.jsonl").write_text(real_split.render(rows[1:]), encoding="utf-8")
     assert real_split.main(["--check"]) == 1
     assert real_split.main([]) == 0 and real_split.main(["--check"]) == 0
+
+
+def test_report_counts_neutral_texts_flagged_and_real_hard_negatives() -> None:
+    """The evaluation report says how many texts without a gold label got one; real-corpus news, case
+    reports, education, department and gratitude rows without the ad label are hard negatives."""
+    from classifiers.evaluate import is_hard_negative, score_system
+
+    rows = [
+        {"text": "a", "labels": [], "kind": "news"},
+        {"text": "b", "labels": [], "kind": "education"},
+        {"text": "c", "labels": ["negative_sentiment"], "kind": "case_report"},
+        {"text": "d", "labels": ["exaggerated_efficacy"], "kind": "advertorial"},
+    ]
+    pred = [{"exaggerated_efficacy"}, set(), {"negative_sentiment"}, {"exaggerated_efficacy"}]
+    s = score_system(rows, pred)
+    assert (s["neutral"], s["neutral_flagged"], s["neutral_flag_rate"]) == (2, 1, 0.5)
+    assert [is_hard_negative(r) for r in rows] == [True, True, True, False]
+    assert (s["hard_negatives"], s["hard_negative_ad_flagged"]) == (3, 1)
+
+
+def test_cli_offers_the_real_split() -> None:
+    from console.cmd_model import evaluate
+
+    split = next(p for p in evaluate.params if p.name == "split")
+    assert "real" in split.type.choices
