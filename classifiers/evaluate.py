@@ -1,8 +1,9 @@
 """Evaluation of rules only / model only / model + rules on the same split.
 
 Per label precision / recall / F1, macro-F1, a confusion summary (per-label TP/FP/FN/TN and the most common
-gold→predicted label-set confusions), and the hard-negative false-positive rate: the share of regulator
-notices, penalty news, clinical text and patient education flagged ``exaggerated_efficacy``.
+gold→predicted label-set confusions), the hard-negative false-positive rate (the share of regulator notices,
+penalty news, clinical text and patient education flagged ``exaggerated_efficacy``) and the share of texts
+without any gold label that get one. ``split="real"`` scores the real-web corpus (training_data/real).
 """
 
 from __future__ import annotations
@@ -35,7 +36,13 @@ NATURAL_HARD_GENRES = frozenset(
 )
 
 
+# real-web corpus (training_data/real): kinds that are not advertising when they carry no ad label
+REAL_HARD_KINDS = frozenset({"news", "case_report", "education", "department", "gratitude"})
+
+
 def is_hard_negative(row: dict) -> bool:
+    if "kind" in row:  # real-web corpus rows have a kind instead of a source
+        return row["kind"] in REAL_HARD_KINDS and "exaggerated_efficacy" not in row.get("labels", [])
     src = row.get("source", "")
     if src in HARD_NEGATIVE_SOURCES or (src.startswith("case:") and src.endswith("-news")):
         return True
@@ -80,6 +87,8 @@ def score_system(rows: list[dict], pred: list[set[str]]) -> dict[str, Any]:
         if g != p
     )
     exact = sum(1 for g, p in zip(gold, pred, strict=True) if g == p) / max(1, len(rows))
+    neutral = [p for g, p in zip(gold, pred, strict=True) if not g]
+    neutral_flagged = sum(1 for p in neutral if p)
     return {
         "per_label": per_label,
         "macro_f1": round(macro, 4),
@@ -87,6 +96,9 @@ def score_system(rows: list[dict], pred: list[set[str]]) -> dict[str, Any]:
         "hard_negatives": len(hard),
         "hard_negative_ad_flagged": flagged,
         "hard_negative_fp_rate": round(flagged / len(hard), 4) if hard else 0.0,
+        "neutral": len(neutral),
+        "neutral_flagged": neutral_flagged,
+        "neutral_flag_rate": round(neutral_flagged / len(neutral), 4) if neutral else 0.0,
         "top_confusions": [{"gold": g, "pred": p, "count": c} for (g, p), c in confusions.most_common(8)],
     }
 
@@ -167,7 +179,8 @@ def format_report(rep: dict[str, Any]) -> str:
         lines.append(
             f"{name:<10}macro-F1 {s['macro_f1']:.3f}  完全匹配 {s['exact_match']:.3f}  "
             f"难负例被判为广告 {s['hard_negative_ad_flagged']}/{s['hard_negatives']} "
-            f"({s['hard_negative_fp_rate']:.1%})"
+            f"({s['hard_negative_fp_rate']:.1%})  "
+            f"无标签文本被标记 {s['neutral_flagged']}/{s['neutral']} ({s['neutral_flag_rate']:.1%})"
         )
         conf = "; ".join(f"{c['gold']}→{c['pred']}×{c['count']}" for c in s["top_confusions"][:5])
         if conf:

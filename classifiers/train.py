@@ -27,8 +27,13 @@ from domain import LABELS
 DATA_DIR = Path(__file__).resolve().parent / "training_data"
 
 
+# splits stored outside ``<split>.jsonl``: "real" is the test split of the real-web corpus (real/README.md),
+# never used for training or tuning
+SPLIT_FILES: dict[str, str] = {"real": "real/test.jsonl"}
+
+
 def load_split(split: str, data_dir: Path = DATA_DIR) -> list[dict]:
-    path = Path(data_dir) / f"{split}.jsonl"
+    path = Path(data_dir) / SPLIT_FILES.get(split, f"{split}.jsonl")
     rows = []
     with path.open(encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
