@@ -1,4 +1,5 @@
-"""`yijian train` and `yijian evaluate`: fine-tune the classifier, compare rules / model / model + rules."""
+"""`yijian train` and `yijian evaluate`: fine-tune the classifier, compare rules / model / model + rules (a shell over
+app/model.py)."""
 
 from __future__ import annotations
 
@@ -48,21 +49,13 @@ def train(
     as_json: bool,
 ) -> None:
     """微调分类模型（CPU，固定随机种子，阈值在验证集上选取）。"""
-    from classifiers.train import train as run_train
+    from app.model import train_model
 
-    settings = _settings(data_dir)
-    extra: list[dict] = []
-    if include_feedback:
-        from classifiers.feedback import training_examples
-        from store.db import Store
-
-        with Store.from_settings(settings) as store:
-            records = store.feedback_records()
-        extra = [{"text": e["text"], "labels": list(e["labels"])} for e in training_examples(records)]
-        click.echo(f"反馈样本 {len(extra)} 条", err=True)
-    out_dir = output or (settings.data_dir / "models" / f"model-s{seed}")
-    res = run_train(
-        out_dir,
+    res = train_model(
+        _settings(data_dir),
+        output=output,
+        include_feedback=include_feedback,
+        log=lambda m: click.echo(m, err=True),
         base_model=base_model,
         seed=seed,
         epochs=epochs,
@@ -72,9 +65,6 @@ def train(
         precision=precision,
         student=not no_student,
         network=network,
-        extra_examples=extra,
-        work_dir=settings.data_dir,
-        log=lambda m: click.echo(m, err=True),
     )
     if as_json:
         click.echo(json.dumps(res, ensure_ascii=False, indent=2))
@@ -97,12 +87,9 @@ def evaluate(
     model_dir: Path | None, split: str, network: str | None, data_dir: Path | None, as_json: bool
 ) -> None:
     """在同一评测集上比较：仅规则 / 仅模型 / 模型 + 规则。"""
-    from classifiers.evaluate import evaluate as run_eval
-    from classifiers.evaluate import format_report
-    from classifiers.factory import resolve_model_dir
+    from app.model import evaluate_model, format_report
 
-    settings = _settings(data_dir)
-    rep = run_eval(model_dir or resolve_model_dir(settings), split=split, network=network)
+    rep = evaluate_model(_settings(data_dir), model_dir=model_dir, split=split, network=network)
     if as_json:
         click.echo(json.dumps(rep, ensure_ascii=False, indent=2))
     else:

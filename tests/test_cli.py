@@ -104,6 +104,7 @@ def test_stats_on_empty_data_dir(tmp_path: Path) -> None:
 def test_feedback_is_stored_as_training_labels(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
+    from app.model import feedback_examples
     from classifiers.feedback import training_examples
     from config import get_settings
     from domain import Extracted
@@ -136,6 +137,10 @@ def test_feedback_is_stored_as_training_labels(tmp_path: Path) -> None:
         store.close()
     assert len(examples) == 1 and text in examples[0]["text"]
     assert examples[0]["labels"] == ["exaggerated_efficacy"]
+    # what `yijian train --include-feedback` hands to training
+    assert feedback_examples(get_settings(data_dir=data)) == [
+        {"text": examples[0]["text"], "labels": ["exaggerated_efficacy"]}
+    ]
 
 
 def test_unreachable_url_is_a_clear_error(tmp_path: Path) -> None:
