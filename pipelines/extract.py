@@ -33,7 +33,9 @@ __all__ = [
     "extract_file",
     "extract_html",
     "find_author",
+    "find_source",
     "find_title",
+    "is_outlet",
 ]
 
 _MIN_TEXT = 10  # characters (whitespace removed) below which a page counts as having no text
@@ -186,55 +188,170 @@ def find_title(tree: Any) -> str:
 
 # ---------------------------------------------------------------------------------------------- author
 
-_NAME = r"([^\s|｜,，;；:：()（）\[\]【】<>/／]{2,20})"
+# A name after a label: one token, or a two/three-character Han name padded with spaces to align (赵  培).
+_NAME = r"([\u4e00-\u9fff](?:[ \u3000]{1,3}[\u4e00-\u9fff]){1,2}(?![\u4e00-\u9fff])|[^\s|｜,，;；:：()（）\[\]【】<>/／]{2,20})"
+# One to four reporters' names (记者 张三 李四); words that follow a byline are not names.
+_NOT_A_NAME_AHEAD = r"(?!报道|通讯员|实习生|摄影|摄|综合|编辑|记者|文/)"
+_CJK_NAMES = r"([\u4e00-\u9fff]{2,4}?(?:[、，, \u3000]" + _NOT_A_NAME_AHEAD + r"[\u4e00-\u9fff]{2,4}?){0,3})"
+# What may stand right before 记者/通讯员: a line start, a separator or bracket, or the outlet or rank the reporter
+# writes for (本报记者, 新华社记者, 健康时报记者, 特约记者, 本报驻京记者).
+_REPORTER_BEFORE = (
+    r"(?:^|(?<=[\s（(【\[：:□■●▲◆|｜])|(?<=[报台网社刊站讯])|(?<=特约|见习|首席|实习|驻站|融媒|全媒)"
+    r"|(?<=驻[\u4e00-\u9fff])|(?<=驻[\u4e00-\u9fff]{2}))"
+)
+_REPORTER_AFTER = r"(?=[\s,，。、)）】\]|｜/]|$|报道|通讯员|实习生|摄影|综合)(?!\s*摄)"
+# Bylines, best first: the writer (作者, 撰文, 文/), the reporter, the correspondent, the editors. The outlet (来源)
+# is never the author: it goes to ``Extracted.source``.
 _BYLINE_PATTERNS: tuple[tuple[int, re.Pattern[str]], ...] = (
-    (0, re.compile(r"(?:作\s*者|撰\s*文|撰\s*稿)\s*[:：]\s*" + _NAME)),
-    (0, re.compile(r"(?:^|\s)文\s*[/／]\s*" + _NAME)),
-    (
-        2,
-        re.compile(
-            r"(?:^|(?<=[\s（(【\[])|(?<=本报|本台|本网)|(?<=新华社|中新社|中新网))记者\s*[:：]?\s*([\u4e00-\u9fff]{2,4}(?:[、\s][\u4e00-\u9fff]{2,4}){0,3})"
-            r"(?=[\s,，。、)）]|$|报道|通讯员)(?!\s*摄)",
-            re.M,
-        ),
-    ),
-    (3, re.compile(r"责\s*任\s*编\s*辑\s*[:：]?\s*[\[【（(]?\s*" + _NAME)),
-    (4, re.compile(r"(?<!责任)编\s*辑\s*[:：]\s*" + _NAME)),
-    (5, re.compile(r"来\s*源\s*[:：]\s*" + _NAME)),
+    (0, re.compile(r"(?:作\s*者|撰\s*文|撰\s*稿|原\s*创)\s*[:：|｜]\s*" + _NAME)),
+    (0, re.compile(r"(?:^|\s)文\s*[/／|｜:：]\s*" + _NAME, re.M)),
+    (2, re.compile(_REPORTER_BEFORE + r"记者\s*[:：]?\s*" + _CJK_NAMES + _REPORTER_AFTER, re.M)),
+    (3, re.compile(_REPORTER_BEFORE + r"通讯员\s*[:：]?\s*" + _CJK_NAMES + _REPORTER_AFTER, re.M)),
+    (4, re.compile(r"责\s*任\s*编\s*辑\s*[:：|｜]?\s*[\[【（(]?\s*" + _NAME)),
+    (5, re.compile(r"(?<!责任)编\s*辑\s*[:：|｜]\s*" + _NAME)),
+)
+_SOURCE_PATTERN = re.compile(
+    r"(?:来\s*源|稿\s*源|出\s*处|转\s*自|来\s*自)\s*[:：]\s*([^\s|｜,，;；:：()（）\[\]【】<>]{2,30})"
 )
 _NOT_NAMES = re.compile(
-    r"^(?:本站|本网|未知|佚名|admin|匿名|网络|互联网|原创|点击|发布|责任编辑|编辑|作者|来源|记者|时间|日期)|\d{4}"
+    r"^(?:本站|本网|本报|未知|佚名|不详|admin|匿名|网络|互联网|原创|点击|发布|责任编辑|编辑|作者|来源|记者|时间|日期"
+    r"|网友|游客|管理员|小编)|\d{4}",
+    re.I,
 )
+# Page furniture that sits where a byline would: notices, copyright lines, comment-form placeholders, widgets.
+_FURNITURE = re.compile(
+    r"声明|转载|注明|版权|免责|所有权|copyright|©|\(c\)|all rights|reserved|本文|原文|出处|链接|点击|登录|注册|评论|"
+    r"留言|发表|回复|分享|收藏|打印|关闭|字号|浏览|阅读|首页|返回|订阅|关注|扫码|二维码|下载|email|e-mail|邮箱|"
+    r"邮件|姓名|昵称|名字|\bname\b|必填|placeholder|请输入|http|www\.|://|@",
+    re.I,
+)
+# Outlets (newspapers, stations, sites, accounts): a 来源, not a person.
+_OUTLET = re.compile(
+    r"(?:网|报|社|台|站|刊|杂志|频道|新闻|资讯|日报|晚报|早报|周刊|周报|出版社|网站|客户端|APP|公众号|编辑部|"
+    r"融媒体中心|媒体中心|电视台|广播电台)$|新闻网|新华社|中新社|人民网|央视|\.(?:com|cn|net|org)\b",
+    re.I,
+)
+_REPORTER_RANKS = (2, 3)
+_NOT_REPORTER_NAME = re.compile(
+    r"了解|获悉|看到|见到|发现|注意|采访|调查|走访|来到|随机|日前|近日|昨|今|表示|得知|询问|咨询|致电|联系|前往|实地|"
+    r"暗访|现场|第一|一行|们|[从在的也还又就将曾已对向与和跟同等问说看到赶被把是]"
+)
+_SPACED_NAME = re.compile(r"^[\u4e00-\u9fff](?:[ \u3000]+[\u4e00-\u9fff])+$")
+
+
+def _clean_name(value: str) -> str:
+    """A byline value as a name, or "" when it is page furniture (a notice, copyright line, form placeholder)."""
+    name = _clean_text(value).strip(" 。.，,；;：:、|｜-—_·")
+    if _SPACED_NAME.match(name):
+        name = re.sub(r"[ \u3000]+", "", name)  # "赵  培": a two-character name padded to align with others
+    if not (2 <= len(name) <= 40) or _NOT_NAMES.search(name) or _FURNITURE.search(name):
+        return ""
+    if not re.search(r"[^\W\d_]", name):  # digits and punctuation only
+        return ""
+    return name
+
+
+def is_outlet(name: str) -> bool:
+    """Whether a byline value names an outlet (人民网, 健康时报, XX电视台, a WeChat account) rather than a person."""
+    return bool(_OUTLET.search(name))
+
+
+def find_source(tree: Any, text_top: str, text_tail: str = "") -> str:
+    """The outlet the page names as its origin: ``来源：…`` (also 稿源, 出处, 转自) near the top or the end of
+    the article, else ``<meta name=source>``."""
+    for blob in (text_top, text_tail):
+        for m in _SOURCE_PATTERN.finditer(blob):
+            name = _clean_name(m.group(1))
+            if name and not _looks_personal(name):
+                return name
+    for value in tree.xpath(
+        '//meta[translate(@name,"SOURCE","source")="source" or translate(@name,"SOURCE","source")="contentsource"'
+        ' or @property="article:source"]/@content'
+    ):
+        name = _clean_name(value)
+        if name:
+            return name
+    return ""
 
 
 def find_author(tree: Any, text_top: str, text_tail: str = "") -> str:
-    """Author: a byline (作者/记者/文/) near the top, ``<meta name=author>``, JSON-LD author, then the
-    responsible editor (责任编辑) and finally the stated source (来源)."""
+    """Author: a person named in a byline (作者/文/ near the top, ``<meta name=author>``, JSON-LD author, 记者,
+    通讯员, then the responsible editor 责任编辑/编辑). Page furniture (声明, 转载请注明, a comment form's
+    placeholder, copyright lines) is never an author, and neither is an outlet: see :func:`find_source`."""
+    return _author_and_outlet(tree, text_top, text_tail)[0]
+
+
+def _author_and_outlet(tree: Any, text_top: str, text_tail: str) -> tuple[str, str]:
+    """(author, an outlet found in a byline slot: 作者：健康时报 or ``<meta name=author content=某某网>``)."""
     found: dict[int, str] = {}
+    outlet = ""
+
+    def offer(rank: int, value: str) -> bool:
+        nonlocal outlet
+        name = _clean_name(value)
+        if not name:
+            return False
+        if is_outlet(name):
+            outlet = outlet or name
+            return False
+        if rank in _REPORTER_RANKS and _NOT_REPORTER_NAME.match(name):
+            return False  # 记者了解到 / 记者从…获悉: the reporter is the subject of a sentence, not a byline
+        found.setdefault(rank, name)
+        return True
+
     for rank, rx in _BYLINE_PATTERNS:
         for blob in (text_top, text_tail):
             if rank in found:
                 break
-            m: re.Match[str] | None
             for m in rx.finditer(blob):
-                name = m.group(1).strip().rstrip("。.")
-                if name and not _NOT_NAMES.search(name):
-                    found[rank] = name
+                if rank in _REPORTER_RANKS and _bare_menu_item(blob, m):
+                    continue
+                if offer(rank, m.group(1)):
                     break
     meta = tree.xpath(
         '//meta[translate(@name,"AUTHOR","author")="author" or @property="article:author" '
         'or @property="og:article:author" or translate(@name,"AUTHOR","author")="dc.creator"]/@content'
     )
     for value in meta:
-        value = _clean_text(value)
-        if value and not value.startswith("http") and not _NOT_NAMES.search(value) and len(value) <= 40:
-            found[1] = value
+        if offer(1, value):
             break
     if 1 not in found:
-        m = re.search(r'"author"\s*:\s*(?:\[\s*)?\{[^}]*?"name"\s*:\s*"([^"]{2,40})"', _jsonld_blob(tree))
-        if m:
-            found[1] = m.group(1).strip()
-    return found[min(found)] if found else ""
+        for m in re.finditer(
+            r'"author"\s*:\s*(?:\[\s*)?\{[^}]*?"name"\s*:\s*"([^"]{2,40})"', _jsonld_blob(tree)
+        ):
+            if offer(1, m.group(1)):
+                break
+    if not found:
+        # Some sites fill the 来源 slot with the reporter (来源: 尹娟): a bare personal name there is the author.
+        for blob in (text_top, text_tail):
+            m = next((m for m in _SOURCE_PATTERN.finditer(blob) if _looks_personal(m.group(1))), None)
+            if m:
+                return _clean_name(m.group(1)), outlet
+    return (found[min(found)] if found else ""), outlet
+
+
+def _bare_menu_item(blob: str, m: re.Match[str]) -> bool:
+    """A line that is only 记者XX, written without a space or colon: a menu item (记者江湖, 记者之家), not a
+    byline, which separates the name (记者 张三, 记者：张三) or has an outlet before it (本报记者张三)."""
+    line_start = m.start() == 0 or blob[m.start() - 1] == "\n"
+    glued = m.start(1) > 0 and blob[m.start(1) - 1] in "者员"
+    rest = blob[m.end(1) :].split("\n", 1)[0].strip()
+    return line_start and glued and not rest
+
+
+_ORG_SUFFIX = re.compile(
+    r"(?:委员会|委|局|厅|部|院|中心|政府|办|会|所|站|队|处|科|司|集团|协会|学会|大学|学院|医院|门户|网|报)$"
+)
+
+
+def _looks_personal(value: str) -> bool:
+    """A bare Chinese personal name: two to four Han characters, not an organisation or outlet."""
+    name = _clean_name(value)
+    return (
+        bool(re.fullmatch(r"[\u4e00-\u9fff]{2,4}", name))
+        and not _ORG_SUFFIX.search(name)
+        and not is_outlet(name)
+    )
 
 
 def _jsonld_blob(tree: Any) -> str:
@@ -666,15 +783,12 @@ def _extract_generic(tree: Any, html: str, url: str, base: str, result: Extracte
 
     body_text = _node_text(root) if node is None else ""
     full_text = _clean_lines(tree)
-    top = full_text[:3000]
-    # Bylines sit under the headline; editor lines at the end of the article.
-    if result.title and (idx := full_text.find(result.title[:10])) >= 0:
-        top = full_text[idx : idx + 3000]
-    tail_anchor = result.text[-30:] if result.text else ""
-    tail_idx = full_text.find(tail_anchor) if tail_anchor else -1
-    tail = full_text[tail_idx : tail_idx + 600] if tail_idx >= 0 else (body_text[-600:] if body_text else "")
-    result.author = find_author(tree, top, tail)
-    result.published_at = find_publish_time(tree, title=result.title, raw_html=html)
+    top, tail = _byline_regions(full_text, result.title, result.text)
+    if not tail and body_text:
+        tail = body_text[-600:]
+    result.author, outlet = _author_and_outlet(tree, top, tail)
+    result.source = find_source(tree, top, tail) or outlet
+    result.published_at = find_publish_time(tree, title=result.title, raw_html=html, article_text=result.text)
     result.images = _images(node if node is not None else root, base)
 
     if result.published_at is None:
@@ -693,6 +807,29 @@ def _extract_generic(tree: Any, html: str, url: str, base: str, result: Extracte
         result.error_detail = f"文章已删除或无法查看：{marker}"
 
 
+def _byline_regions(full_text: str, title: str, text: str) -> tuple[str, str]:
+    """Where bylines are looked for: from the headline to a little into the article (本报讯（记者 张三）), and
+    the end of the article (编辑：…). Navigation above the headline and comments below the article stay out:
+    their 记者江湖 menu item or 作者：网友 comment header are no byline."""
+    title_idx = full_text.find(title[:10]) if title else -1
+    first = next((line for line in text.splitlines() if _nospace_len(line) >= 8), "")[:30]
+    body_idx = full_text.find(first) if first else -1
+    if body_idx >= 0:
+        near = 0 <= title_idx <= body_idx and body_idx - title_idx <= BYLINE_BEFORE_BODY * 3
+        start = title_idx if near else max(0, body_idx - BYLINE_BEFORE_BODY)
+        top = full_text[start : body_idx + BYLINE_INTO_BODY]
+    elif title_idx >= 0:
+        top = full_text[title_idx : title_idx + 3000]
+    else:
+        top = full_text[:3000]
+    anchor = text[-30:]
+    tail_idx = full_text.find(anchor) if anchor else -1
+    tail = full_text[tail_idx : tail_idx + 600] if tail_idx >= 0 else ""
+    return top, tail
+
+
+BYLINE_BEFORE_BODY = 500
+BYLINE_INTO_BODY = 400
 PROSE_LINE_MIN = 20
 
 

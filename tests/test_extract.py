@@ -41,7 +41,9 @@ def test_gbk_page_with_lying_header_and_table_layout():
     assert ex.encoding == "gb18030"
     assert ex.title == "关于规范医疗美容服务的通知"
     assert ex.published_at == datetime(2023, 9, 17, 16, 0, tzinfo=UTC)
-    assert ex.author == "市卫生健康委员会"  # 来源 is the only byline on the page
+    # 来源 is the only byline on the page: it names the outlet, not an author.
+    assert ex.author == ""
+    assert ex.source == "市卫生健康委员会"
     assert "未取得《医疗机构执业许可证》的机构，一律不得开展医疗美容服务" in ex.text
     assert "首页" not in ex.text
     assert "|" not in ex.text
