@@ -432,22 +432,26 @@ def find_publish_time(
     return _from_text(text, title, local_now, article_text)
 
 
-def _from_text(text: str, title: str, now: datetime, body: str = "") -> datetime | None:
-    """The publish date in a page's visible text, best evidence first:
+def _from_text(text: str, title: str, now: datetime, article: str = "") -> datetime | None:
+    """The publish date in a page's visible text, best evidence first. When the extracted ``article`` text
+    can be located in ``text``:
 
-    1. a labelled date (发布时间：2024-03-05 14:30) from the headline to the end of the article;
-    2. the first date between the headline and the start of the article (the byline);
-    3. a labelled date anywhere (comment headers below the article come last: 发表时间 of a reader's reply);
-    4. the first date after the headline, then the first date in the page.
+    1. a date in the byline zone between the headline and the article (labelled first: 发布时间：…);
+    2. a labelled date within the article (government pages put 发布日期 at its end);
+
+    then, and always when the article is unknown: 3. a labelled date anywhere (comment headers below the article
+    come last: a reader's 发表时间 is not the article's); 4. the first date after the headline, then in the page.
     """
     limit = now.astimezone(UTC) + timedelta(days=2)
+    body_start, body_end = _body_span(text, article)
     head = 0
-    if title:
-        key = title.strip()[:12]
-        idx = text.find(key) if key else -1
+    key = title.strip()[:12]
+    if key:
+        # The headline right above the article (the same words may open the page's <title>-like banner too).
+        idx = text.rfind(key, 0, body_start + len(key)) if body_start is not None else -1
+        idx = idx if idx >= 0 else text.find(key)
         if idx >= 0:
             head = idx + len(key)
-    body_start, body_end = _body_span(text, body, head)
 
     def labelled(lo: int, hi: int) -> datetime | None:
         for m in _LABEL_THEN_DATE.finditer(text, lo):
@@ -458,14 +462,18 @@ def _from_text(text: str, title: str, now: datetime, body: str = "") -> datetime
                 return dt
         return None
 
-    if body_end is not None:
-        dt = labelled(max(0, head - 40), body_end)
-        if dt is not None:
-            return dt
-        if body_start is not None and body_start >= head:
-            dates = find_dates_in_text(text[head : body_start + 200], now)
+    if body_start is not None and body_end is not None:
+        if head:
+            zone_end = min(body_start, head + BYLINE_ZONE) if body_start > head else head + BYLINE_ZONE
+            dt = labelled(head, zone_end)
+            if dt is not None:
+                return dt
+            dates = find_dates_in_text(text[head:zone_end], now)
             if dates:
                 return dates[0][1]
+        dt = labelled(min(head, body_start), body_end)
+        if dt is not None:
+            return dt
     dt = labelled(0, len(text))
     if dt is not None:
         return dt
@@ -477,19 +485,22 @@ def _from_text(text: str, title: str, now: datetime, body: str = "") -> datetime
     return None
 
 
+BYLINE_ZONE = 300  # characters after the headline searched for the byline
+
+
 _SPACES = re.compile(r"\s+")
 
 
-def _body_span(text: str, body: str, head: int) -> tuple[int | None, int | None]:
-    """Offsets in ``text`` where the extracted article ``body`` starts and ends (None when not found)."""
-    lines = [_SPACES.sub(" ", line).strip() for line in body.splitlines()]
+def _body_span(text: str, article: str) -> tuple[int | None, int | None]:
+    """Offsets in ``text`` where the extracted ``article`` starts and ends (None when not found). The start is
+    found by the article's first line long enough to be distinctive, the end by its last line."""
+    lines = [_SPACES.sub(" ", line).strip() for line in article.splitlines()]
     lines = [line for line in lines if len(line) >= 8]
     if not lines:
         return None, None
-    first, last = lines[0][:20], lines[-1][-20:]
-    start = text.find(first, head)
-    if start < 0:
-        start = text.find(first)
+    first = next((line for line in lines if len(line) >= 15), lines[0])[:20]
+    last = lines[-1][-20:]
+    start = text.find(first)
     end = text.find(last, max(start, 0))
     return (start if start >= 0 else None), (end + len(last) if end >= 0 else None)
 

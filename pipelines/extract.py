@@ -324,9 +324,9 @@ def _author_and_outlet(tree: Any, text_top: str, text_tail: str) -> tuple[str, s
     if not found:
         # Some sites fill the 来源 slot with the reporter (来源: 尹娟): a bare personal name there is the author.
         for blob in (text_top, text_tail):
-            m = next((m for m in _SOURCE_PATTERN.finditer(blob) if _looks_personal(m.group(1))), None)
-            if m:
-                return _clean_name(m.group(1)), outlet
+            personal = [m.group(1) for m in _SOURCE_PATTERN.finditer(blob) if _looks_personal(m.group(1))]
+            if personal:
+                return _clean_name(personal[0]), outlet
     return (found[min(found)] if found else ""), outlet
 
 

@@ -4,8 +4,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from lxml import html as lxml_html
 
-from pipelines.extract import extract_bytes, extract_file, extract_html
+from pipelines.extract import extract_bytes, extract_file, extract_html, find_author
 
 FIX = Path(__file__).parent / "fixtures" / "extract"
 URL = "https://www.example.cn/news/2024/0305/a.html"
@@ -162,3 +163,66 @@ def test_link_density_tells_hub_pages_from_content() -> None:
     )
     assert extract_html(hub, "http://example.org/health/").link_density >= 0.8
     assert extract_html(article, "http://example.org/health/1.html").link_density < 0.3
+
+
+# ------------------------------------------------------------------------------ author and source (来源)
+
+
+@pytest.mark.parametrize(
+    ("byline", "author"),
+    [
+        ("本报记者 张三 报道", "张三"),
+        ("本报讯（记者 王五 通讯员 赵六）", "王五"),
+        ("新华社北京3月5日电（记者 张三、李四）", "张三、李四"),
+        ("健康时报记者 刘六 通讯员 孙七", "刘六"),
+        ("本报驻京记者 周八", "周八"),
+        ("通讯员 钱七", "钱七"),  # only a correspondent: still a person
+        ("文/李雷", "李雷"),
+        ("编辑｜韩梅梅", "韩梅梅"),
+        ("作者：赵  培", "赵培"),  # a two-character name padded to align
+        # an outlet in the author slot gives way to the reporter named below it
+        ("作者：健康时报\n记者 李明", "李明"),
+        ("来源：人民网 作者：张三", "张三"),
+        # furniture and placeholders are never an author
+        ("作者：转载请注明出处", ""),
+        ("作者：name, email@example.com", ""),
+        ("©2024 版权所有 作者：admin", ""),
+        ("声明：本文仅代表作者观点", ""),
+        ("记者了解到，这家医院没有执业许可", ""),  # the reporter as a sentence's subject
+        ("记者江湖\n中国川剧\n指上谈兵", ""),  # a forum menu
+        ("记者 欧阳明月 摄", ""),  # the photographer
+    ],
+)
+def test_author_is_a_person_from_a_byline(byline: str, author: str) -> None:
+    tree = lxml_html.fromstring("<html><body><p>x</p></body></html>")
+    assert find_author(tree, byline) == author
+
+
+def test_outlet_goes_to_source_and_reporter_to_author() -> None:
+    html = (
+        "<html><head><title>某诊所违规注射致患者受伤_健康频道</title><meta name='author' content='健康时报'></head><body>"
+        "<div class='nav'><a href='/'>首页</a> <a href='/j'>记者江湖</a></div>"
+        "<h1>某诊所违规注射致患者受伤</h1><div class='info'>2024-03-05 14:30 来源：健康时报 作者：转载请注明出处</div>"
+        "<div class='content'><p>本报讯（记者 王小明 通讯员 李华）3月4日，一名患者在某诊所接受注射后出现严重过敏反应，"
+        "被送往医院抢救。卫生监督部门已介入调查，该诊所未取得相应执业许可。</p>"
+        "<p>监督部门提醒，求美者应选择有资质的正规医疗机构，不要轻信低价宣传。</p></div>"
+        "<div class='comment'><form><label>作者：</label><input placeholder='name, email@example.com'>"
+        "<p>发表时间：2024-03-06 09:00 网友：这种诊所早该查了</p></form></div>"
+        "<div class='copyright'>©2024 健康时报 版权所有 声明：转载请注明出处</div></body></html>"
+    )
+    ex = extract_html(html, URL)
+    assert ex.author == "王小明"
+    assert ex.source == "健康时报"
+    assert ex.published_at == datetime(2024, 3, 5, 6, 30, tzinfo=UTC)
+    assert ex.to_json()["source"] == "健康时报"
+
+
+def test_a_bare_name_in_the_source_slot_is_the_author() -> None:
+    html = (
+        "<html><body><h1>社区义诊进校园</h1><div>2024-03-05 来源: 尹娟</div>"
+        "<div class='content'><p>3月5日，市第一人民医院组织医生走进社区学校，为师生开展视力、口腔等健康检查，"
+        "并讲解春季传染病预防知识，受到师生欢迎。</p></div></body></html>"
+    )
+    ex = extract_html(html, URL)
+    assert ex.author == "尹娟"
+    assert ex.source == ""
