@@ -200,16 +200,35 @@ _REPORTER_BEFORE = (
     r"|(?<=驻[\u4e00-\u9fff])|(?<=驻[\u4e00-\u9fff]{2}))"
 )
 _REPORTER_AFTER = r"(?=[\s,，。、)）】\]|｜/]|$|报道|通讯员|实习生|摄影|综合)(?!\s*摄)"
-# Bylines, best first: the writer (作者, 撰文, 文/), the reporter, the correspondent, the editors. The outlet (来源)
-# is never the author: it goes to ``Extracted.source``.
+# Bylines, best first: the writer (作者, 撰文, 文/), a personal <meta name=author> (rank 1), the reporter, the
+# correspondent, the poster of a forum or CMS page, the editors, an organisation as <meta name=author> (rank 7).
+# The outlet (来源) is never the author: it goes to ``Extracted.source``.
 _BYLINE_PATTERNS: tuple[tuple[int, re.Pattern[str]], ...] = (
     (0, re.compile(r"(?:作\s*者|撰\s*文|撰\s*稿|原\s*创)\s*[:：|｜]\s*" + _NAME)),
     (0, re.compile(r"(?:^|\s)文\s*[/／|｜:：]\s*" + _NAME, re.M)),
     (2, re.compile(_REPORTER_BEFORE + r"记者\s*[:：]?\s*" + _CJK_NAMES + _REPORTER_AFTER, re.M)),
     (3, re.compile(_REPORTER_BEFORE + r"通讯员\s*[:：]?\s*" + _CJK_NAMES + _REPORTER_AFTER, re.M)),
-    (4, re.compile(r"责\s*任\s*编\s*辑\s*[:：|｜]?\s*[\[【（(]?\s*" + _NAME)),
-    (5, re.compile(r"(?<!责任)编\s*辑\s*[:：|｜]\s*" + _NAME)),
+    (5, re.compile(r"责\s*任\s*编\s*辑\s*[:：|｜]?\s*[\[【（(]?\s*" + _NAME)),
+    (6, re.compile(r"(?<!责任)编\s*辑\s*[:：|｜]\s*" + _NAME)),
 )
+# Who posted a forum thread, blog entry or CMS page: looked for above the article only (below it, the same words
+# head readers' comments).
+_POSTER_PATTERNS: tuple[tuple[int, re.Pattern[str]], ...] = (
+    (
+        4,
+        re.compile(
+            r"(?:发\s*布\s*[人者]|发\s*帖\s*人|发\s*表\s*[人者]|楼\s*主|投\s*稿\s*人)\s*[:：]\s*" + _NAME
+        ),
+    ),
+    (4, re.compile(r"posted\s+by\s+([^\s,，|]{2,30})", re.I)),
+    (
+        4,
+        re.compile(
+            r"posted\s*(?:@|on)\s*\d{4}-\d{1,2}-\d{1,2}\s+\d{1,2}:\d{2}(?::\d{2})?\s+([^\s,，|]{2,30})", re.I
+        ),
+    ),
+)
+_META_PERSON_RANK, _META_ORG_RANK = 1, 7
 _SOURCE_PATTERN = re.compile(
     r"(?:来\s*源|稿\s*源|出\s*处|转\s*自|来\s*自)\s*[:：]\s*([^\s|｜,，;；:：()（）\[\]【】<>]{2,30})"
 )
@@ -222,7 +241,8 @@ _NOT_NAMES = re.compile(
 _FURNITURE = re.compile(
     r"声明|转载|注明|版权|免责|所有权|copyright|©|\(c\)|all rights|reserved|本文|原文|出处|链接|点击|登录|注册|评论|"
     r"留言|发表|回复|分享|收藏|打印|关闭|字号|浏览|阅读|首页|返回|订阅|关注|扫码|二维码|下载|email|e-mail|邮箱|"
-    r"邮件|姓名|昵称|名字|\bname\b|必填|placeholder|请输入|http|www\.|://|@",
+    r"邮件|姓名|昵称|名字|\bname\b|必填|placeholder|请输入|http|www\.|://|@|"
+    r"有限公司|科技|建站|网站建设|网站制作|技术支持|powered|designed|\bcms\b|dedecms|phpcms|discuz|wordpress",
     re.I,
 )
 # Outlets (newspapers, stations, sites, accounts): a 来源, not a person.
@@ -299,8 +319,10 @@ def _author_and_outlet(tree: Any, text_top: str, text_tail: str) -> tuple[str, s
         found.setdefault(rank, name)
         return True
 
-    for rank, rx in _BYLINE_PATTERNS:
-        for blob in (text_top, text_tail):
+    searches = [(rank, rx, (text_top, text_tail)) for rank, rx in _BYLINE_PATTERNS]
+    searches += [(rank, rx, (text_top,)) for rank, rx in _POSTER_PATTERNS]
+    for rank, rx, blobs in searches:
+        for blob in blobs:
             if rank in found:
                 break
             for m in rx.finditer(blob):
@@ -312,15 +334,12 @@ def _author_and_outlet(tree: Any, text_top: str, text_tail: str) -> tuple[str, s
         '//meta[translate(@name,"AUTHOR","author")="author" or @property="article:author" '
         'or @property="og:article:author" or translate(@name,"AUTHOR","author")="dc.creator"]/@content'
     )
-    for value in meta:
-        if offer(1, value):
+    jsonld = re.finditer(r'"author"\s*:\s*(?:\[\s*)?\{[^}]*?"name"\s*:\s*"([^"]{2,40})"', _jsonld_blob(tree))
+    for value in [*meta, *(m.group(1) for m in jsonld)]:
+        # A hospital's or bureau's name as the page author ranks below any person named in a byline.
+        rank = _META_ORG_RANK if _ORG_SUFFIX.search(_clean_name(value)) else _META_PERSON_RANK
+        if offer(rank, value):
             break
-    if 1 not in found:
-        for m in re.finditer(
-            r'"author"\s*:\s*(?:\[\s*)?\{[^}]*?"name"\s*:\s*"([^"]{2,40})"', _jsonld_blob(tree)
-        ):
-            if offer(1, m.group(1)):
-                break
     if not found:
         # Some sites fill the 来源 slot with the reporter (来源: 尹娟): a bare personal name there is the author.
         for blob in (text_top, text_tail):

@@ -191,6 +191,9 @@ def test_link_density_tells_hub_pages_from_content() -> None:
         ("记者了解到，这家医院没有执业许可", ""),  # the reporter as a sentence's subject
         ("记者江湖\n中国川剧\n指上谈兵", ""),  # a forum menu
         ("记者 欧阳明月 摄", ""),  # the photographer
+        ("发布人：李四 发布时间：2024-01-01", "李四"),  # a CMS or forum page's poster
+        ("posted @ 2004-12-27 12:40 李建忠", "李建忠"),
+        ("Posted by kingname", "kingname"),
     ],
 )
 def test_author_is_a_person_from_a_byline(byline: str, author: str) -> None:
@@ -226,3 +229,17 @@ def test_a_bare_name_in_the_source_slot_is_the_author() -> None:
     ex = extract_html(html, URL)
     assert ex.author == "尹娟"
     assert ex.source == ""
+
+
+def test_an_organisation_as_page_author_yields_to_a_byline() -> None:
+    tree = lxml_html.fromstring(
+        '<html><head><meta name="author" content="北京某某医院"></head><body></body></html>'
+    )
+    assert find_author(tree, "记者 张三") == "张三"
+    assert find_author(tree, "") == "北京某某医院"
+    # below the article, 发布人 heads a reader's comment, not the page
+    assert find_author(tree, "", "发布人：李四") == "北京某某医院"
+    vendor = lxml_html.fromstring(
+        '<html><head><meta name="author" content="某某网络科技有限公司"></head></html>'
+    )
+    assert find_author(vendor, "") == ""

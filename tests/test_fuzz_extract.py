@@ -7,7 +7,8 @@ The properties: the date functions return None or a timezone-aware UTC datetime;
 ``Extracted`` with a known status, JSON-serialisable, with one-line author and source.
 
 Bounded for ``make test`` (a few seconds). A longer run, e.g. before a release:
-``YIJIAN_FUZZ_EXAMPLES=20000 PYTHONPATH=. python -m pytest -q -p no:cacheprovider tests/test_fuzz_extract.py``.
+``YIJIAN_FUZZ_EXAMPLES=20000 PYTHONPATH=. python -m pytest -q -p no:cacheprovider --timeout=0 tests/test_fuzz_extract.py``
+(``--timeout=0`` lifts the per-test limit of ``make test``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import os
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -56,6 +58,22 @@ anchors = st.one_of(
 
 def _is_utc(dt: datetime | None) -> bool:
     return dt is None or (dt.tzinfo is not None and dt.utcoffset() == timedelta(0))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "03-05 14:30",  # month-day with a time: its pattern has no seconds group (IndexError: no such group)
+        "发表于 03-05 14:30",
+        "回复于 12-31 23:59 楼主",
+        "二〇二四年一二三月五日",  # not a Chinese numeral month (KeyError)
+        "二〇二四年十十月五日",
+        "99999999999999999999年前",  # before year 1 (OverflowError)
+        "2024-03-05 10:00 UTC+99",
+    ],
+)
+def test_date_shapes_that_raised(text: str) -> None:
+    assert _is_utc(parse_chinese_datetime(text, datetime(2024, 6, 10, tzinfo=UTC)))
 
 
 @FUZZ
