@@ -319,6 +319,7 @@ def _author_and_outlet(tree: Any, text_top: str, text_tail: str) -> tuple[str, s
         found.setdefault(rank, name)
         return True
 
+    searches: list[tuple[int, re.Pattern[str], tuple[str, ...]]]
     searches = [(rank, rx, (text_top, text_tail)) for rank, rx in _BYLINE_PATTERNS]
     searches += [(rank, rx, (text_top,)) for rank, rx in _POSTER_PATTERNS]
     for rank, rx, blobs in searches:
