@@ -819,6 +819,7 @@ def _extract_generic(tree: Any, html: str, url: str, base: str, result: Extracte
             result.text = page
             result.images = _images(root, base)
 
+    result.text = trim_furniture(result.text, result.title)
     result.link_density = _link_line_share(tree, result.text)
 
     # A WeChat-style "deleted" notice served from an unknown URL.
@@ -850,6 +851,66 @@ def _byline_regions(full_text: str, title: str, text: str) -> tuple[str, str]:
 
 BYLINE_BEFORE_BODY = 500
 BYLINE_INTO_BODY = 400
+_META_LINE = re.compile(
+    r"来\s*源|作\s*者|编\s*辑|记\s*者|发布|发表|时间|日期|浏览|点击|阅读|字号|评论|分享|打印|更新|\d{4}[-/.年]\d{1,2}"
+)
+_RELATED_HEADING = re.compile(
+    r"^[【\[]?(?:相关(?:报道|新闻|阅读|链接|文章|推荐|资讯|专题)|延伸阅读|推荐阅读|热点推荐|热门推荐|更多(?:阅读|新闻|精彩)"
+    r"|猜你喜欢|你可能(?:还)?(?:感兴趣|喜欢))[】\]]?\s*[:：]?\s*$"
+)
+_TRAILING_FURNITURE = re.compile(
+    r"^(?:[（(【\[]?\s*(?:文章|本文|稿件|新闻)?来\s*源|(?:责\s*任)?编\s*辑|审\s*核|校\s*对|监\s*制|转载请|声明|免责声明)"
+    r"|^[【\[](?:打印|关闭|返回|收藏|分享|发表评论|推荐给朋友)|^(?:打印本页|关闭窗口|返回顶部|分享到|发表评论|发送给朋友)"
+    r"|版权所有|copyright|©"
+    r"|^\(?(?:完|全文完|本文完)\)?$",
+    re.I,
+)
+TRIM_LINE_MAX = 80  # characters: furniture lines are short; a long line is prose whatever it starts with
+
+
+def trim_furniture(text: str, title: str = "") -> str:
+    """Drop page furniture around the article that the extractors keep: the headline repeated at the top, byline
+    and date lines above the first paragraph (来源：… 2024-03-05 14:30), a "related articles" list at the end
+    (相关报道：…), and trailing source, editor, copyright and print/close lines. Prose is never dropped: only short
+    lines without a full stop go, and a related list only when nothing but list lines follows its heading or it
+    starts in the second half of the text."""
+    lines = text.splitlines()
+    head_title = _clean_text(title)
+    # leading lines: the headline, then byline/meta lines
+    while lines:
+        line = lines[0].strip()
+        short = len(line) <= TRIM_LINE_MAX and "。" not in line
+        is_title = bool(head_title) and (
+            line == head_title or (head_title in line and len(line) <= len(head_title) + 20)
+        )
+        is_meta = len(line) <= 60 and bool(_META_LINE.search(line)) and not _SENTENCE_END.search(line)
+        if not (short and (is_title or is_meta)):
+            break
+        lines.pop(0)
+    # a related-articles list: a heading followed by list lines only, or starting in the second half
+    total = sum(len(line) for line in lines)
+    seen = 0
+    for i, line in enumerate(lines):
+        if seen and _RELATED_HEADING.match(line.strip()):
+            rest = lines[i + 1 :]
+            list_only = all(len(r) <= 60 and not _SENTENCE_END.search(r) for r in rest)
+            if list_only or seen >= total / 2:
+                lines = lines[:i]
+                break
+        seen += len(line)
+    # trailing furniture lines
+    while lines:
+        line = lines[-1].strip()
+        if not line or (len(line) <= TRIM_LINE_MAX and "。" not in line and _TRAILING_FURNITURE.search(line)):
+            lines.pop()
+        else:
+            break
+    trimmed = "\n".join(lines)
+    # never trade an article for nothing: keep the original when trimming would leave (almost) no text
+    return trimmed if _nospace_len(trimmed) >= min(_MIN_TEXT * 3, _nospace_len(text) // 2) else text
+
+
+_SENTENCE_END = re.compile(r"[。！？!?；;]")
 PROSE_LINE_MIN = 20
 
 

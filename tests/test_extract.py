@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from lxml import html as lxml_html
 
-from pipelines.extract import extract_bytes, extract_file, extract_html, find_author
+from pipelines.extract import extract_bytes, extract_file, extract_html, find_author, trim_furniture
 
 FIX = Path(__file__).parent / "fixtures" / "extract"
 URL = "https://www.example.cn/news/2024/0305/a.html"
@@ -243,3 +243,28 @@ def test_an_organisation_as_page_author_yields_to_a_byline() -> None:
         '<html><head><meta name="author" content="某某网络科技有限公司"></head></html>'
     )
     assert find_author(vendor, "") == ""
+
+
+def test_furniture_around_the_article_is_trimmed() -> None:
+    text = "\n".join(
+        [
+            "娱乐圈受黑社会控制？ 明星挨打事件回顾(图)",
+            "2005-04-27 14:32更新 来源：千龙新闻网",
+            "近日，某艺人在餐厅外被打，随即被送往医院救治。",
+            "据悉，他的头部缝了9针，警方已介入调查，并调取了附近的监控录像。",
+            "文章来源：千龙网",
+            "相关报道：",
+            "·某艺人遇袭事件回顾 (2005-04-27 14:32PM)",
+            "·警方通报调查进展 (2005-04-20 17:03PM)",
+        ]
+    )
+    assert trim_furniture(text, "娱乐圈受黑社会控制？ 明星挨打事件回顾(图)") == (
+        "近日，某艺人在餐厅外被打，随即被送往医院救治。\n据悉，他的头部缝了9针，警方已介入调查，并调取了附近的监控录像。"
+    )
+
+
+def test_trimming_keeps_prose() -> None:
+    # a related heading in the first half, a sentence mentioning the source: prose, kept as it is
+    text = "相关报道：\n来源：据市卫健委通报，该院违规开展医疗美容项目，已被责令停业整顿，罚款十万元。\n后续处理结果将另行公布。"
+    assert trim_furniture(text, "") == text
+    assert trim_furniture("编辑：张三", "") == "编辑：张三"  # nothing but furniture: keep rather than empty
