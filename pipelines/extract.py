@@ -851,8 +851,10 @@ def _byline_regions(full_text: str, title: str, text: str) -> tuple[str, str]:
 
 BYLINE_BEFORE_BODY = 500
 BYLINE_INTO_BODY = 400
+# A byline or date line above the article: a full date, or a labelled 来源/作者/编辑/发布时间/浏览 field.
 _META_LINE = re.compile(
-    r"来\s*源|作\s*者|编\s*辑|记\s*者|发布|发表|时间|日期|浏览|点击|阅读|字号|评论|分享|打印|更新|\d{4}[-/.年]\d{1,2}"
+    r"\d{4}\s*[-/.年]\s*\d{1,2}|(?:来\s*源|作\s*者|编\s*辑|记\s*者|通讯员|发布(?:时间|日期|者|人)?|发表(?:时间|于)?|"
+    r"更新(?:时间)?|时\s*间|日\s*期|字号|(?:浏览|阅读|点击)(?:次数|量)?)\s*[:：]|(?:浏览|阅读|点击)\s*[:：]?\s*\d+"
 )
 _RELATED_HEADING = re.compile(
     r"^[【\[]?(?:相关(?:报道|新闻|阅读|链接|文章|推荐|资讯|专题)|延伸阅读|推荐阅读|热点推荐|热门推荐|更多(?:阅读|新闻|精彩)"
