@@ -64,6 +64,10 @@ PAGE_TYPES: dict[str, str] = {
     "trafilatura_zh/baike.baidu.com.tanya.html": "encyclopedia",
     "trafilatura_zh/archive.org.he.xinhuanet.com.2": "news",
     "goose3_bbc/bbc_chinese": "news",
+    "list_pages/china_news1": "news",
+    "list_pages/netease_rolling_news": "list",
+    "list_pages/rtfund_xxpl": "list",
+    "list_pages/tencent_important_news": "list",
 }
 
 
@@ -133,8 +137,9 @@ def day(value: Any) -> str | None:
 
 
 def load_cases(root: Path) -> list[Case]:
-    """Every page with gold under ``root`` (``extraction/{cwced,readability_zh,trafilatura_zh,
-    goose3_bbc_chinese}`` and ``wechat``); sets or pages that are absent are skipped."""
+    """Every page under ``root``: with gold in ``extraction/{cwced,readability_zh,trafilatura_zh,
+    goose3_bbc_chinese}`` and ``wechat``, without (crash check only) in ``list_pages``; sets or pages that are
+    absent are skipped."""
     cases: list[Case] = []
     ex = root / "extraction"
     cw = ex / "cwced"
@@ -224,6 +229,11 @@ def load_cases(root: Path) -> list[Case]:
                     files=[wx / name, wx / "expected.json"],
                 )
             )
+    lp = root / "list_pages"
+    for kind in ("detail", "list"):
+        for f in sorted((lp / kind).glob("*.html")) if lp.is_dir() else []:
+            # No gold: these pages count for the crash check and are listed per page.
+            cases.append(Case("list_pages", f.stem[:30], f.read_bytes(), files=[f]))
     return cases
 
 
