@@ -412,7 +412,10 @@ def find_publish_time(
         m = _JS_PUBLISH.search(source)
         if m and (dt := parse_chinese_datetime(m.group(1), local_now)):
             return dt
-    # Elements whose class/id says "time"/"date" near the top of the article.
+    # Elements whose class/id says "time"/"date": the byline's date element, unless the page has a list of them
+    # (related articles, comments, a news list), where the first is as likely a sidebar's as the article's.
+    limit = local_now.astimezone(UTC) + timedelta(days=2)
+    classed: list[datetime] = []
     for node in tree.xpath(
         "//*[self::span or self::em or self::div or self::p or self::time or self::small or self::i or self::font]"
         "[contains(translate(@class,'TIMEDAPUBS','timedapubs'),'time') or "
@@ -425,11 +428,18 @@ def find_publish_time(
         if len(value) > 80:
             continue
         dt, _ = _parse_one(value, local_now)
-        if dt is not None and dt <= local_now.astimezone(UTC) + timedelta(days=2):
-            return dt
+        if dt is not None and dt <= limit:
+            classed.append(dt)
+            if len(classed) >= CLASSED_LIST:
+                break
+    if classed and (len(classed) < CLASSED_LIST or len({d.date() for d in classed}) == 1):
+        return classed[0]
     body = tree.find("body")
     text = _visible_text(body if body is not None else tree)
-    return _from_text(text, title, local_now, article_text)
+    return _from_text(text, title, local_now, article_text) or (classed[0] if classed else None)
+
+
+CLASSED_LIST = 3  # this many date-classed elements with different dates make a list, not a byline
 
 
 def _from_text(text: str, title: str, now: datetime, article: str = "") -> datetime | None:

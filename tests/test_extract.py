@@ -268,3 +268,19 @@ def test_trimming_keeps_prose() -> None:
     text = "相关报道：\n来源：据市卫健委通报，该院违规开展医疗美容项目，已被责令停业整顿，罚款十万元。\n后续处理结果将另行公布。"
     assert trim_furniture(text, "") == text
     assert trim_furniture("编辑：张三", "") == "编辑：张三"  # nothing but furniture: keep rather than empty
+
+
+def test_a_dated_list_before_the_article_is_not_its_date() -> None:
+    sidebar = "".join(
+        f"<li><a href='/n{d}'>医院动态第{d}期：义诊活动顺利开展</a><span class='time'>2024-01-0{d}</span></li>"
+        for d in range(1, 6)
+    )
+    html = (
+        f"<html><body><div class='left'><ul>{sidebar}</ul></div><div class='main'><h1>市卫健委通报三起违法医疗广告案件</h1>"
+        "<p class='info'>2024-03-05 14:30 来源：市卫生健康委员会</p><div class='content'>"
+        "<p>近日，市卫健委通报了三起违法发布医疗广告的案件，涉事机构在网络平台宣称“包治百病”“无效退款”。</p>"
+        "<p>执法人员依法对涉事机构作出罚款并责令改正的处理，相关广告已全部下架。</p></div></div></body></html>"
+    )
+    ex = extract_html(html, URL)
+    assert ex.published_at == datetime(2024, 3, 5, 6, 30, tzinfo=UTC)
+    assert ex.source == "市卫生健康委员会"
