@@ -862,11 +862,22 @@ _RELATED_HEADING = re.compile(
     r"^[【\[]?(?:相关(?:报道|新闻|阅读|链接|文章|推荐|资讯|专题)|延伸阅读|推荐阅读|热点推荐|热门推荐|更多(?:阅读|新闻|精彩)"
     r"|猜你喜欢|你可能(?:还)?(?:感兴趣|喜欢))[】\]]?\s*[:：]?\s*$"
 )
+_BULLETS = r"[（(【\[■□●◆▲·•>\s]*"
 _TRAILING_FURNITURE = re.compile(
-    r"^(?:[（(【\[]?\s*(?:文章|本文|稿件|新闻)?来\s*源|(?:责\s*任)?编\s*辑|审\s*核|校\s*对|监\s*制|转载请|声明|免责声明)"
+    r"^"
+    + _BULLETS
+    + r"(?:(?:文章|本文|稿件|新闻|图片)?来\s*源|(?:责\s*任)?编\s*辑|审\s*核|校\s*对|监\s*制|转载请|声明|免责声明"
+    r"|作\s*者\s*[:：]|记\s*者\s*[:：]|摄\s*影\s*[:：]|通讯员\s*[:：])"
     r"|^[【\[](?:打印|关闭|返回|收藏|分享|发表评论|推荐给朋友)|^(?:打印本页|关闭窗口|返回顶部|分享到|发表评论|发送给朋友)"
+    r"|^(?:订阅|下载|扫码|扫描二维码|长按|关注我们|点击关注)|页面功能|(?:【[^】]{1,12}】\s*){3,}"
+    r"|^(?:发表于|发布于|posted)[^。]*\d|[（(]\s*(?:阅读|浏览|点击|评论)\s*[:：]?\s*\d"
     r"|版权所有|copyright|©"
     r"|^\(?(?:完|全文完|本文完)\)?$",
+    re.I,
+)
+# Furniture above the article: a breadcrumb, a menu line (首页|新闻|…), a copyright line.
+_LEADING_FURNITURE = re.compile(
+    r"^(?:您的位置|你的位置|当前位置|所在位置|位置)\s*[:：]|(?:[^|｜]{1,12}[|｜]){3,}|版权所有|copyright|©",
     re.I,
 )
 TRIM_LINE_MAX = 80  # characters: furniture lines are short; a long line is prose whatever it starts with
@@ -888,7 +899,7 @@ def trim_furniture(text: str, title: str = "") -> str:
             line == head_title or (head_title in line and len(line) <= len(head_title) + 20)
         )
         is_meta = len(line) <= 60 and bool(_META_LINE.search(line)) and not _SENTENCE_END.search(line)
-        if not (short and (is_title or is_meta)):
+        if not (short and (is_title or is_meta or _LEADING_FURNITURE.search(line))):
             break
         lines.pop(0)
     # a related-articles list: a heading followed by list lines only, or starting in the second half

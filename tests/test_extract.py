@@ -263,6 +263,21 @@ def test_furniture_around_the_article_is_trimmed() -> None:
     )
 
 
+def test_breadcrumbs_menus_and_post_footers_are_trimmed() -> None:
+    text = "\n".join(
+        [
+            "首页|新闻中心|健康科普|就医指南|联系我们",
+            "您的位置：主页>健康科普>慢病管理",
+            "Copyright © 2000-2006 example.cn All rights reserved.",
+            "糖尿病患者应在医生指导下长期规范管理，不要轻信所谓根治的广告。",
+            "发表于 2004年12月27日 12:40 - (阅读:3727;评论:63)",
+            "页面功能 【我来说两句】【推荐】【打印】【关闭】",
+            "（ 责任编辑：魏喆 ）",
+        ]
+    )
+    assert trim_furniture(text, "") == "糖尿病患者应在医生指导下长期规范管理，不要轻信所谓根治的广告。"
+
+
 def test_trimming_keeps_prose() -> None:
     # a related heading in the first half, a sentence mentioning the source: prose, kept as it is
     text = "相关报道：\n来源：据市卫健委通报，该院违规开展医疗美容项目，已被责令停业整顿，罚款十万元。\n后续处理结果将另行公布。"
