@@ -362,15 +362,29 @@ def _bare_menu_item(blob: str, m: re.Match[str]) -> bool:
 
 
 _ORG_SUFFIX = re.compile(
-    r"(?:委员会|委|局|厅|部|院|中心|政府|办|会|所|站|队|处|科|司|集团|协会|学会|大学|学院|医院|门户|网|报)$"
+    r"(?:委员会|委|局|厅|部|院|中心|政府|办|会|所|站|队|处|科|司|集团|协会|学会|大学|学院|医院|门户|网|报"
+    r"|园|界|圈|汇|堂|号|吧|苑|坊|社区)$"
+)
+# The common Chinese surnames (about nine in ten people carry one of them), and the compound ones.
+_SURNAMES = frozenset(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭"
+    "陆汪范金石廖贾夏韦付傅方白邹孟熊秦邱江尹薛闫阎段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤常温康施文牛樊葛邢安齐"
+    "易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管"
+    "柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬"
+    "边卞姬师和仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝洪鄢"
+)
+_COMPOUND_SURNAME = re.compile(
+    r"^(?:欧阳|司马|诸葛|上官|东方|皇甫|令狐|慕容|尉迟|公孙|长孙|宇文|司徒|夏侯|端木|西门|南宫)"
 )
 
 
 def _looks_personal(value: str) -> bool:
-    """A bare Chinese personal name: two to four Han characters, not an organisation or outlet."""
+    """A bare Chinese personal name: two to four Han characters starting with a common surname, not an
+    organisation or outlet (来源：健康界 is an outlet, 来源: 尹娟 a person)."""
     name = _clean_name(value)
     return (
         bool(re.fullmatch(r"[\u4e00-\u9fff]{2,4}", name))
+        and (name[0] in _SURNAMES or bool(_COMPOUND_SURNAME.match(name)))
         and not _ORG_SUFFIX.search(name)
         and not is_outlet(name)
     )

@@ -6,7 +6,14 @@ from pathlib import Path
 import pytest
 from lxml import html as lxml_html
 
-from pipelines.extract import extract_bytes, extract_file, extract_html, find_author, trim_furniture
+from pipelines.extract import (
+    extract_bytes,
+    extract_file,
+    extract_html,
+    find_author,
+    find_source,
+    trim_furniture,
+)
 
 FIX = Path(__file__).parent / "fixtures" / "extract"
 URL = "https://www.example.cn/news/2024/0305/a.html"
@@ -299,3 +306,19 @@ def test_a_dated_list_before_the_article_is_not_its_date() -> None:
     ex = extract_html(html, URL)
     assert ex.published_at == datetime(2024, 3, 5, 6, 30, tzinfo=UTC)
     assert ex.source == "市卫生健康委员会"
+
+
+@pytest.mark.parametrize(
+    ("byline", "author", "source"),
+    [
+        ("来源：千龙新闻网", "", "千龙新闻网"),
+        ("来源：健康界", "", "健康界"),  # an outlet without a newspaper-like suffix
+        ("来源: 尹娟", "尹娟", ""),  # a reporter in the source slot
+        ("文章来源：市卫生健康委员会 作者：李明", "李明", "市卫生健康委员会"),
+        ("来源：转载请注明出处", "", ""),
+    ],
+)
+def test_source_slot(byline: str, author: str, source: str) -> None:
+    tree = lxml_html.fromstring("<html><body><p>x</p></body></html>")
+    assert find_author(tree, byline) == author
+    assert find_source(tree, byline) == source
