@@ -43,6 +43,7 @@ class Extracted:
     published_at: datetime | None = None  # timezone-aware (UTC) when known
     author: str = ""
     account: str = ""  # WeChat public account name (nickname)
+    source: str = ""  # the outlet the page names as its origin (来源：…), kept apart from the author
     images: list[ImageRef] = field(default_factory=list)
     status: str = "ok"
     encoding: str = ""
@@ -58,6 +59,7 @@ class Extracted:
             "published_at": self.published_at.isoformat() if self.published_at else None,
             "author": self.author,
             "account": self.account,
+            "source": self.source,
             "images": [asdict(i) for i in self.images],
             "status": self.status,
         }

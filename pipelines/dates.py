@@ -6,6 +6,7 @@ Naive times are read as Asia/Shanghai; every function returns a timezone-aware U
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -57,8 +58,22 @@ _CN_YEAR = re.compile(
 )
 _RELATIVE_DAY = re.compile(r"(?P<word>今天|今日|昨天|昨日|前天|大前天)" + _TIME)
 _AGO = re.compile(
-    r"(?P<n>\d+|[一二两三四五六七八九十半])\s*(?P<unit>秒|分钟|分|小时|个小时|天|日|周|星期|个月|月|年)\s*(?:之)?前"
+    r"(?P<n>\d+|[半两]|[一二三四五六七八九十]{1,3})\s*(?P<unit>秒|分钟|分|小时|个小时|天|日|周|星期|个月|月|年)\s*(?:之)?前"
 )
+_AGO_SECONDS = {
+    "秒": 1,
+    "分钟": 60,
+    "分": 60,
+    "小时": 3600,
+    "个小时": 3600,
+    "天": 86400,
+    "日": 86400,
+    "周": 7 * 86400,
+    "星期": 7 * 86400,
+    "个月": 30 * 86400,
+    "月": 30 * 86400,
+    "年": 365 * 86400,
+}
 _JUST_NOW = re.compile(r"刚刚|刚才|片刻之前")
 _UNIX = re.compile(r"^\s*(\d{10})(?:\d{3})?\s*$")
 
@@ -106,17 +121,19 @@ _META_NAMES = (
 )
 
 
-def _cn_small(s: str) -> int:
-    if s == "十":
-        return 10
-    if s.startswith("十"):
-        return 10 + _CN_NUM[s[1]]
-    if s.endswith("十"):
-        return _CN_NUM[s[0]] * 10
-    if "十" in s:
-        a, b = s.split("十")
-        return _CN_NUM[a] * 10 + _CN_NUM[b]
-    return _CN_NUM[s]
+_CN_SMALL = re.compile(
+    r"^(?:(?P<tens>[一二三四五六七八九]?)(?P<ten>十))?(?P<ones>[一二三四五六七八九〇零]?)$"
+)
+
+
+def _cn_small(s: str) -> int | None:
+    """A Chinese numeral below 100 (五, 十, 十二, 二十, 三十一) as an int; None for anything else (一二三, 十十)."""
+    m = _CN_SMALL.match(s)
+    if not s or m is None:
+        return None
+    tens = (_CN_NUM[m.group("tens")] if m.group("tens") else 1) if m.group("ten") else 0
+    ones = _CN_NUM[m.group("ones")] if m.group("ones") else 0
+    return tens * 10 + ones
 
 
 def _to_utc(dt: datetime) -> datetime:
@@ -148,33 +165,52 @@ def _hour(h: int, ampm: str | None) -> int:
     return h
 
 
+def _group(m: re.Match[str] | None, name: str) -> str | None:
+    """A named group's text, or None when the group did not take part or the pattern has no such group.
+
+    The patterns share :func:`_build` but not their groups (``_MD_DASH`` has hours and minutes but no seconds,
+    am/pm or zone; ``_CN_YEAR`` has no time at all), so groups are always read through this, never ``m.group``.
+    """
+    if m is None:
+        return None
+    return m.groupdict().get(name)
+
+
 def _build(y: int, mo: int, d: int, m: re.Match[str] | None, now: datetime) -> datetime | None:
+    """The UTC datetime for a calendar date plus the time and zone groups of ``m`` (when any); None when
+    the parts do not make a real date (30 February, 25:61, an offset pushing it out of range)."""
     H = M = S = 0
-    if m is not None and m.groupdict().get("H"):
-        H = _hour(int(m.group("H")), m.groupdict().get("ampm"))
-        M = int(m.group("M"))
-        S = int(m.group("S") or 0)
+    hour = _group(m, "H")
+    if hour:
+        H = _hour(int(hour), _group(m, "ampm"))
+        M = int(_group(m, "M") or 0)
+        S = int(_group(m, "S") or 0)
     try:
         dt = datetime(y, mo, d, H, M, S)
-    except ValueError:
+        tz = _group(m, "tz")
+        if tz:
+            dt = _apply_zone(dt, tz)
+    except (ValueError, OverflowError):
         return None
-    tz = m.groupdict().get("tz") if m is not None else None
-    if tz:
-        tz = tz.strip().upper()
-        if tz == "Z":
-            dt = dt.replace(tzinfo=UTC)
-        elif tz[0] in "+-" and len(tz) >= 5:
-            sign = 1 if tz[0] == "+" else -1
-            hh, mm = int(tz[1:3]), int(tz[-2:])
-            dt = dt.replace(tzinfo=UTC) - sign * timedelta(hours=hh, minutes=mm)
-            dt = dt.replace(tzinfo=UTC)
-        elif tz.startswith(("UTC", "GMT")):
-            rest = tz[3:]
-            off = int(rest) if rest.strip("+-") else 0
-            dt = dt.replace(tzinfo=UTC) - timedelta(hours=off)
     if dt.year < _MIN_YEAR:
         return None
     return _to_utc(dt)
+
+
+def _apply_zone(dt: datetime, tz: str) -> datetime:
+    """``dt`` (wall time in zone ``tz``: ``Z``, ``+08:00``, ``+0800``, ``UTC+8``, ``GMT``) as an aware UTC time."""
+    tz = tz.strip().upper()
+    if tz == "Z":
+        return dt.replace(tzinfo=UTC)
+    if tz[:1] in {"+", "-"} and len(tz) >= 5:
+        sign = 1 if tz[0] == "+" else -1
+        hh, mm = int(tz[1:3]), int(tz[-2:])
+        return dt.replace(tzinfo=UTC) - sign * timedelta(hours=hh, minutes=mm)
+    if tz.startswith(("UTC", "GMT")):
+        rest = tz[3:]
+        off = int(rest) if rest.strip("+-") else 0
+        return dt.replace(tzinfo=UTC) - timedelta(hours=off)
+    return dt
 
 
 def _local_now(now: datetime | None) -> datetime:
@@ -203,7 +239,9 @@ def _parse_one(s: str, now: datetime) -> tuple[datetime | None, int]:
     m = _CN_YEAR.search(s)
     if m:
         y = int("".join(str(_CN_NUM[c]) for c in m.group("y")))
-        consider(_build(y, _cn_small(m.group("m")), _cn_small(m.group("d")), None, now), m.start())
+        mo_cn, d_cn = _cn_small(m.group("m")), _cn_small(m.group("d"))
+        if mo_cn is not None and d_cn is not None:
+            consider(_build(y, mo_cn, d_cn, None, now), m.start())
     if best[0] is not None and best[1] == 0:
         return best
     for rx in (_MD_CN, _MD_DASH):
@@ -230,23 +268,11 @@ def _parse_one(s: str, now: datetime) -> tuple[datetime | None, int]:
     m = _AGO.search(s)
     if m:
         n_raw = m.group("n")
-        n = 0.5 if n_raw == "半" else (int(n_raw) if n_raw.isdigit() else _cn_small(n_raw))
-        unit = m.group("unit")
-        delta = {
-            "秒": timedelta(seconds=n),
-            "分钟": timedelta(minutes=n),
-            "分": timedelta(minutes=n),
-            "小时": timedelta(hours=n),
-            "个小时": timedelta(hours=n),
-            "天": timedelta(days=n),
-            "日": timedelta(days=n),
-            "周": timedelta(weeks=n),
-            "星期": timedelta(weeks=n),
-            "个月": timedelta(days=30 * n),
-            "月": timedelta(days=30 * n),
-            "年": timedelta(days=365 * n),
-        }[unit]
-        consider((now - delta).astimezone(UTC), m.start())
+        n = {"半": 0.5, "两": 2}.get(n_raw) or (int(n_raw) if n_raw.isdigit() else _cn_small(n_raw))
+        seconds = n * _AGO_SECONDS[m.group("unit")] if n is not None else math.inf
+        # "一二三年前" is no number; "99999年前" reaches back before any publish time: neither is a date.
+        if seconds < (now - datetime(_MIN_YEAR, 1, 1, tzinfo=SHANGHAI)).total_seconds():
+            consider((now - timedelta(seconds=seconds)).astimezone(UTC), m.start())
     m = _JUST_NOW.search(s)
     if m:
         consider(now.astimezone(UTC), m.start())
@@ -341,6 +367,7 @@ def find_publish_time(
     title: str = "",
     raw_html: str = "",
     now: datetime | None = None,
+    article_text: str = "",
 ) -> datetime | None:
     """Find the publish time of a page.
 
@@ -348,7 +375,8 @@ def find_publish_time(
     WeChat ``var ct``; ``<meta>`` tags (``article:published_time``, ``pubdate``, …); JSON-LD
     ``datePublished``; ``<time datetime>``; a date next to a label such as 发布时间/发表于; the first date
     after the title; the first date in the page. ``raw_html`` (the page source) lets script variables be
-    read when a tree is given.
+    read when a tree is given. ``article_text`` (the extracted main text, when known) tells the article from the
+    comments below it, whose 发表时间 labels are not the article's.
     """
     local_now = _local_now(now)
     tree = html_tree_or_text
@@ -363,13 +391,13 @@ def find_publish_time(
         else:
             tree = None
             text = html_tree_or_text
-            return _from_text(text, title, local_now)
+            return _from_text(text, title, local_now, article_text)
     if source:
         m = _WECHAT_CT.search(source)
         if m and (dt := from_unix(m.group(1))):
             return dt
     if tree is None:
-        return _from_text(source, title, local_now)
+        return _from_text(source, title, local_now, article_text)
 
     for value in _meta_dates(tree) + _jsonld_dates(tree):
         dt = parse_chinese_datetime(value, local_now)
@@ -384,7 +412,10 @@ def find_publish_time(
         m = _JS_PUBLISH.search(source)
         if m and (dt := parse_chinese_datetime(m.group(1), local_now)):
             return dt
-    # Elements whose class/id says "time"/"date" near the top of the article.
+    # Elements whose class/id says "time"/"date": the byline's date element, unless the page has a list of them
+    # (related articles, comments, a news list), where the first is as likely a sidebar's as the article's.
+    limit = local_now.astimezone(UTC) + timedelta(days=2)
+    classed: list[datetime] = []
     for node in tree.xpath(
         "//*[self::span or self::em or self::div or self::p or self::time or self::small or self::i or self::font]"
         "[contains(translate(@class,'TIMEDAPUBS','timedapubs'),'time') or "
@@ -397,33 +428,91 @@ def find_publish_time(
         if len(value) > 80:
             continue
         dt, _ = _parse_one(value, local_now)
-        if dt is not None and dt <= local_now.astimezone(UTC) + timedelta(days=2):
-            return dt
+        if dt is not None and dt <= limit:
+            classed.append(dt)
+            if len(classed) >= CLASSED_LIST:
+                break
+    if classed and (len(classed) < CLASSED_LIST or len({d.date() for d in classed}) == 1):
+        return classed[0]
     body = tree.find("body")
     text = _visible_text(body if body is not None else tree)
-    return _from_text(text, title, local_now)
+    return _from_text(text, title, local_now, article_text) or (classed[0] if classed else None)
 
 
-def _from_text(text: str, title: str, now: datetime) -> datetime | None:
-    # 1. An explicit label: 发布时间：2024-03-05 14:30
-    for m in _LABEL_THEN_DATE.finditer(text):
-        window = text[m.end() : m.end() + 40]
-        dt, pos = _parse_one(window, now)
-        if dt is not None and pos <= 2 and dt <= now.astimezone(UTC) + timedelta(days=2):
-            return dt
-    # 2. The first date after the title (articles put the byline right under the headline).
-    start = 0
-    if title:
-        key = title.strip()[:12]
-        idx = text.find(key) if key else -1
+CLASSED_LIST = 3  # this many date-classed elements with different dates make a list, not a byline
+
+
+def _from_text(text: str, title: str, now: datetime, article: str = "") -> datetime | None:
+    """The publish date in a page's visible text, best evidence first. When the extracted ``article`` text
+    can be located in ``text``:
+
+    1. a date in the byline zone between the headline and the article (labelled first: 发布时间：…);
+    2. a labelled date within the article (government pages put 发布日期 at its end);
+
+    then, and always when the article is unknown: 3. a labelled date anywhere (comment headers below the article
+    come last: a reader's 发表时间 is not the article's); 4. the first date after the headline, then in the page.
+    """
+    limit = now.astimezone(UTC) + timedelta(days=2)
+    body_start, body_end = _body_span(text, article)
+    head = 0
+    key = title.strip()[:12]
+    if key:
+        # The headline right above the article (the same words may open the page's <title>-like banner too).
+        idx = text.rfind(key, 0, body_start + len(key)) if body_start is not None else -1
+        idx = idx if idx >= 0 else text.find(key)
         if idx >= 0:
-            start = idx + len(key)
-    for begin in (start, 0) if start else (0,):
+            head = idx + len(key)
+
+    def labelled(lo: int, hi: int) -> datetime | None:
+        for m in _LABEL_THEN_DATE.finditer(text, lo):
+            if m.start() > hi:
+                break
+            dt, pos = _parse_one(text[m.end() : m.end() + 40], now)
+            if dt is not None and pos <= 2 and dt <= limit:
+                return dt
+        return None
+
+    if body_start is not None and body_end is not None:
+        if head:
+            zone_end = min(body_start, head + BYLINE_ZONE) if body_start > head else head + BYLINE_ZONE
+            dt = labelled(head, zone_end)
+            if dt is not None:
+                return dt
+            dates = find_dates_in_text(text[head:zone_end], now)
+            if dates:
+                return dates[0][1]
+        dt = labelled(min(head, body_start), body_end)
+        if dt is not None:
+            return dt
+    dt = labelled(0, len(text))
+    if dt is not None:
+        return dt
+    for begin in (head, 0) if head else (0,):
         window = text[begin : begin + 600] if begin else text
         dates = find_dates_in_text(window, now)
         if dates:
             return dates[0][1]
     return None
+
+
+BYLINE_ZONE = 300  # characters after the headline searched for the byline
+
+
+_SPACES = re.compile(r"\s+")
+
+
+def _body_span(text: str, article: str) -> tuple[int | None, int | None]:
+    """Offsets in ``text`` where the extracted ``article`` starts and ends (None when not found). The start is
+    found by the article's first line long enough to be distinctive, the end by its last line."""
+    lines = [_SPACES.sub(" ", line).strip() for line in article.splitlines()]
+    lines = [line for line in lines if len(line) >= 8]
+    if not lines:
+        return None, None
+    first = next((line for line in lines if len(line) >= 15), lines[0])[:20]
+    last = lines[-1][-20:]
+    start = text.find(first)
+    end = text.find(last, max(start, 0))
+    return (start if start >= 0 else None), (end + len(last) if end >= 0 else None)
 
 
 _SKIP_TAGS = {"script", "style", "noscript", "template", "svg"}

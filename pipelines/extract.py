@@ -33,7 +33,9 @@ __all__ = [
     "extract_file",
     "extract_html",
     "find_author",
+    "find_source",
     "find_title",
+    "is_outlet",
 ]
 
 _MIN_TEXT = 10  # characters (whitespace removed) below which a page counts as having no text
@@ -186,55 +188,206 @@ def find_title(tree: Any) -> str:
 
 # ---------------------------------------------------------------------------------------------- author
 
-_NAME = r"([^\s|｜,，;；:：()（）\[\]【】<>/／]{2,20})"
+# A name after a label: one token, or a two/three-character Han name padded with spaces to align (赵  培).
+_NAME = r"([\u4e00-\u9fff](?:[ \u3000]{1,3}[\u4e00-\u9fff]){1,2}(?![\u4e00-\u9fff])|[^\s|｜,，;；:：()（）\[\]【】<>/／]{2,20})"
+# One to four reporters' names (记者 张三 李四); words that follow a byline are not names.
+_NOT_A_NAME_AHEAD = r"(?!报道|通讯员|实习生|摄影|摄|综合|编辑|记者|文/)"
+_CJK_NAMES = r"([\u4e00-\u9fff]{2,4}?(?:[、，, \u3000]" + _NOT_A_NAME_AHEAD + r"[\u4e00-\u9fff]{2,4}?){0,3})"
+# What may stand right before 记者/通讯员: a line start, a separator or bracket, or the outlet or rank the reporter
+# writes for (本报记者, 新华社记者, 健康时报记者, 特约记者, 本报驻京记者).
+_REPORTER_BEFORE = (
+    r"(?:^|(?<=[\s（(【\[：:□■●▲◆|｜])|(?<=[报台网社刊站讯])|(?<=特约|见习|首席|实习|驻站|融媒|全媒)"
+    r"|(?<=驻[\u4e00-\u9fff])|(?<=驻[\u4e00-\u9fff]{2}))"
+)
+_REPORTER_AFTER = r"(?=[\s,，。、)）】\]|｜/]|$|报道|通讯员|实习生|摄影|综合)(?!\s*摄)"
+# Bylines, best first: the writer (作者, 撰文, 文/), a personal <meta name=author> (rank 1), the reporter, the
+# correspondent, the poster of a forum or CMS page, the editors, an organisation as <meta name=author> (rank 7).
+# The outlet (来源) is never the author: it goes to ``Extracted.source``.
 _BYLINE_PATTERNS: tuple[tuple[int, re.Pattern[str]], ...] = (
-    (0, re.compile(r"(?:作\s*者|撰\s*文|撰\s*稿)\s*[:：]\s*" + _NAME)),
-    (0, re.compile(r"(?:^|\s)文\s*[/／]\s*" + _NAME)),
+    (0, re.compile(r"(?:作\s*者|撰\s*文|撰\s*稿|原\s*创)\s*[:：|｜]\s*" + _NAME)),
+    (0, re.compile(r"(?:^|\s)文\s*[/／|｜:：]\s*" + _NAME, re.M)),
+    (2, re.compile(_REPORTER_BEFORE + r"记者\s*[:：]?\s*" + _CJK_NAMES + _REPORTER_AFTER, re.M)),
+    (3, re.compile(_REPORTER_BEFORE + r"通讯员\s*[:：]?\s*" + _CJK_NAMES + _REPORTER_AFTER, re.M)),
+    (5, re.compile(r"责\s*任\s*编\s*辑\s*[:：|｜]?\s*[\[【（(]?\s*" + _NAME)),
+    (6, re.compile(r"(?<!责任)编\s*辑\s*[:：|｜]\s*" + _NAME)),
+)
+# Who posted a forum thread, blog entry or CMS page: looked for above the article only (below it, the same words
+# head readers' comments).
+_POSTER_PATTERNS: tuple[tuple[int, re.Pattern[str]], ...] = (
     (
-        2,
+        4,
         re.compile(
-            r"(?:^|(?<=[\s（(【\[])|(?<=本报|本台|本网)|(?<=新华社|中新社|中新网))记者\s*[:：]?\s*([\u4e00-\u9fff]{2,4}(?:[、\s][\u4e00-\u9fff]{2,4}){0,3})"
-            r"(?=[\s,，。、)）]|$|报道|通讯员)(?!\s*摄)",
-            re.M,
+            r"(?:发\s*布\s*[人者]|发\s*帖\s*人|发\s*表\s*[人者]|楼\s*主|投\s*稿\s*人)\s*[:：]\s*" + _NAME
         ),
     ),
-    (3, re.compile(r"责\s*任\s*编\s*辑\s*[:：]?\s*[\[【（(]?\s*" + _NAME)),
-    (4, re.compile(r"(?<!责任)编\s*辑\s*[:：]\s*" + _NAME)),
-    (5, re.compile(r"来\s*源\s*[:：]\s*" + _NAME)),
+    (4, re.compile(r"posted\s+by\s+([^\s,，|]{2,30})", re.I)),
+    (
+        4,
+        re.compile(
+            r"posted\s*(?:@|on)\s*\d{4}-\d{1,2}-\d{1,2}\s+\d{1,2}:\d{2}(?::\d{2})?\s+([^\s,，|]{2,30})", re.I
+        ),
+    ),
+)
+_META_PERSON_RANK, _META_ORG_RANK = 1, 7
+_SOURCE_PATTERN = re.compile(
+    r"(?:来\s*源|稿\s*源|出\s*处|转\s*自|来\s*自)\s*[:：]\s*([^\s|｜,，;；:：()（）\[\]【】<>]{2,30})"
 )
 _NOT_NAMES = re.compile(
-    r"^(?:本站|本网|未知|佚名|admin|匿名|网络|互联网|原创|点击|发布|责任编辑|编辑|作者|来源|记者|时间|日期)|\d{4}"
+    r"^(?:本站|本网|本报|未知|佚名|不详|admin|匿名|网络|互联网|原创|点击|发布|责任编辑|编辑|作者|来源|记者|时间|日期"
+    r"|网友|游客|管理员|小编)|\d{4}",
+    re.I,
 )
+# Page furniture that sits where a byline would: notices, copyright lines, comment-form placeholders, widgets.
+_FURNITURE = re.compile(
+    r"声明|转载|注明|版权|免责|所有权|copyright|©|\(c\)|all rights|reserved|本文|原文|出处|链接|点击|登录|注册|评论|"
+    r"留言|发表|回复|分享|收藏|打印|关闭|字号|浏览|阅读|首页|返回|订阅|关注|扫码|二维码|下载|email|e-mail|邮箱|"
+    r"邮件|姓名|昵称|名字|\bname\b|必填|placeholder|请输入|http|www\.|://|@|"
+    r"有限公司|科技|建站|网站建设|网站制作|技术支持|powered|designed|\bcms\b|dedecms|phpcms|discuz|wordpress",
+    re.I,
+)
+# Outlets (newspapers, stations, sites, accounts): a 来源, not a person.
+_OUTLET = re.compile(
+    r"(?:网|报|社|台|站|刊|杂志|频道|新闻|资讯|日报|晚报|早报|周刊|周报|出版社|网站|客户端|APP|公众号|编辑部|"
+    r"融媒体中心|媒体中心|电视台|广播电台)$|新闻网|新华社|中新社|人民网|央视|\.(?:com|cn|net|org)\b|"
+    r"^(?:网易|新浪|搜狐|腾讯|凤凰|百度|今日头条|头条|澎湃|界面|财新|新华|人民|央广|中新|环球|光明|南方|东方)"
+    r"(?:新闻|财经|科技|健康|网|号)?$",
+    re.I,
+)
+_REPORTER_RANKS = (2, 3)
+_NOT_REPORTER_NAME = re.compile(
+    r"了解|获悉|看到|见到|发现|注意|采访|调查|走访|来到|随机|日前|近日|昨|今|表示|得知|询问|咨询|致电|联系|前往|实地|"
+    r"暗访|现场|第一|一行|们|[从在的也还又就将曾已对向与和跟同等问说看到赶被把是]"
+)
+_SPACED_NAME = re.compile(r"^[\u4e00-\u9fff](?:[ \u3000]+[\u4e00-\u9fff])+$")
+
+
+def _clean_name(value: str) -> str:
+    """A byline value as a name, or "" when it is page furniture (a notice, copyright line, form placeholder)."""
+    name = _clean_text(value).strip(" 。.，,；;：:、|｜-—_·")
+    if _SPACED_NAME.match(name):
+        name = re.sub(r"[ \u3000]+", "", name)  # "赵  培": a two-character name padded to align with others
+    if not (2 <= len(name) <= 40) or _NOT_NAMES.search(name) or _FURNITURE.search(name):
+        return ""
+    if not re.search(r"[^\W\d_]", name):  # digits and punctuation only
+        return ""
+    return name
+
+
+def is_outlet(name: str) -> bool:
+    """Whether a byline value names an outlet (人民网, 健康时报, XX电视台, a WeChat account) rather than a person."""
+    return bool(_OUTLET.search(name))
+
+
+def find_source(tree: Any, text_top: str, text_tail: str = "") -> str:
+    """The outlet the page names as its origin: ``来源：…`` (also 稿源, 出处, 转自) near the top or the end of
+    the article, else ``<meta name=source>``."""
+    for blob in (text_top, text_tail):
+        for m in _SOURCE_PATTERN.finditer(blob):
+            name = _clean_name(m.group(1))
+            if name and not _looks_personal(name):
+                return name
+    for value in tree.xpath(
+        '//meta[translate(@name,"SOURCE","source")="source" or translate(@name,"SOURCE","source")="contentsource"'
+        ' or @property="article:source"]/@content'
+    ):
+        name = _clean_name(value)
+        if name:
+            return name
+    return ""
 
 
 def find_author(tree: Any, text_top: str, text_tail: str = "") -> str:
-    """Author: a byline (作者/记者/文/) near the top, ``<meta name=author>``, JSON-LD author, then the
-    responsible editor (责任编辑) and finally the stated source (来源)."""
+    """Author: a person named in a byline (作者/文/ near the top, ``<meta name=author>``, JSON-LD author, 记者,
+    通讯员, then the responsible editor 责任编辑/编辑). Page furniture (声明, 转载请注明, a comment form's
+    placeholder, copyright lines) is never an author, and neither is an outlet: see :func:`find_source`."""
+    return _author_and_outlet(tree, text_top, text_tail)[0]
+
+
+def _author_and_outlet(tree: Any, text_top: str, text_tail: str) -> tuple[str, str]:
+    """(author, an outlet found in a byline slot: 作者：健康时报 or ``<meta name=author content=某某网>``)."""
     found: dict[int, str] = {}
-    for rank, rx in _BYLINE_PATTERNS:
-        for blob in (text_top, text_tail):
+    outlet = ""
+
+    def offer(rank: int, value: str) -> bool:
+        nonlocal outlet
+        name = _clean_name(value)
+        if not name:
+            return False
+        if is_outlet(name):
+            outlet = outlet or name
+            return False
+        if rank in _REPORTER_RANKS and _NOT_REPORTER_NAME.match(name):
+            return False  # 记者了解到 / 记者从…获悉: the reporter is the subject of a sentence, not a byline
+        found.setdefault(rank, name)
+        return True
+
+    searches: list[tuple[int, re.Pattern[str], tuple[str, ...]]]
+    searches = [(rank, rx, (text_top, text_tail)) for rank, rx in _BYLINE_PATTERNS]
+    searches += [(rank, rx, (text_top,)) for rank, rx in _POSTER_PATTERNS]
+    for rank, rx, blobs in searches:
+        for blob in blobs:
             if rank in found:
                 break
-            m: re.Match[str] | None
             for m in rx.finditer(blob):
-                name = m.group(1).strip().rstrip("。.")
-                if name and not _NOT_NAMES.search(name):
-                    found[rank] = name
+                if rank in _REPORTER_RANKS and _bare_menu_item(blob, m):
+                    continue
+                if offer(rank, m.group(1)):
                     break
     meta = tree.xpath(
         '//meta[translate(@name,"AUTHOR","author")="author" or @property="article:author" '
         'or @property="og:article:author" or translate(@name,"AUTHOR","author")="dc.creator"]/@content'
     )
-    for value in meta:
-        value = _clean_text(value)
-        if value and not value.startswith("http") and not _NOT_NAMES.search(value) and len(value) <= 40:
-            found[1] = value
+    jsonld = re.finditer(r'"author"\s*:\s*(?:\[\s*)?\{[^}]*?"name"\s*:\s*"([^"]{2,40})"', _jsonld_blob(tree))
+    for value in [*meta, *(m.group(1) for m in jsonld)]:
+        # A hospital's or bureau's name as the page author ranks below any person named in a byline.
+        rank = _META_ORG_RANK if _ORG_SUFFIX.search(_clean_name(value)) else _META_PERSON_RANK
+        if offer(rank, value):
             break
-    if 1 not in found:
-        m = re.search(r'"author"\s*:\s*(?:\[\s*)?\{[^}]*?"name"\s*:\s*"([^"]{2,40})"', _jsonld_blob(tree))
-        if m:
-            found[1] = m.group(1).strip()
-    return found[min(found)] if found else ""
+    if not found:
+        # Some sites fill the 来源 slot with the reporter (来源: 尹娟): a bare personal name there is the author.
+        for blob in (text_top, text_tail):
+            personal = [m.group(1) for m in _SOURCE_PATTERN.finditer(blob) if _looks_personal(m.group(1))]
+            if personal:
+                return _clean_name(personal[0]), outlet
+    return (found[min(found)] if found else ""), outlet
+
+
+def _bare_menu_item(blob: str, m: re.Match[str]) -> bool:
+    """A line that is only 记者XX, written without a space or colon: a menu item (记者江湖, 记者之家), not a
+    byline, which separates the name (记者 张三, 记者：张三) or has an outlet before it (本报记者张三)."""
+    line_start = m.start() == 0 or blob[m.start() - 1] == "\n"
+    glued = m.start(1) > 0 and blob[m.start(1) - 1] in "者员"
+    rest = blob[m.end(1) :].split("\n", 1)[0].strip()
+    return line_start and glued and not rest
+
+
+_ORG_SUFFIX = re.compile(
+    r"(?:委员会|委|局|厅|部|院|中心|政府|办|会|所|站|队|处|科|司|集团|协会|学会|大学|学院|医院|门户|网|报"
+    r"|园|界|圈|汇|堂|号|吧|苑|坊|社区)$"
+)
+# The common Chinese surnames (about nine in ten people carry one of them), and the compound ones.
+_SURNAMES = frozenset(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭"
+    "陆汪范金石廖贾夏韦付傅方白邹孟熊秦邱江尹薛闫阎段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤常温康施文牛樊葛邢安齐"
+    "易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管"
+    "柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬"
+    "边卞姬师和仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝洪鄢"
+)
+_COMPOUND_SURNAME = re.compile(
+    r"^(?:欧阳|司马|诸葛|上官|东方|皇甫|令狐|慕容|尉迟|公孙|长孙|宇文|司徒|夏侯|端木|西门|南宫)"
+)
+
+
+def _looks_personal(value: str) -> bool:
+    """A bare Chinese personal name: two to four Han characters starting with a common surname, not an
+    organisation or outlet (来源：健康界 is an outlet, 来源: 尹娟 a person)."""
+    name = _clean_name(value)
+    return (
+        bool(re.fullmatch(r"[\u4e00-\u9fff]{2,4}", name))
+        and (name[0] in _SURNAMES or bool(_COMPOUND_SURNAME.match(name)))
+        and not _ORG_SUFFIX.search(name)
+        and not is_outlet(name)
+    )
 
 
 def _jsonld_blob(tree: Any) -> str:
@@ -666,15 +819,12 @@ def _extract_generic(tree: Any, html: str, url: str, base: str, result: Extracte
 
     body_text = _node_text(root) if node is None else ""
     full_text = _clean_lines(tree)
-    top = full_text[:3000]
-    # Bylines sit under the headline; editor lines at the end of the article.
-    if result.title and (idx := full_text.find(result.title[:10])) >= 0:
-        top = full_text[idx : idx + 3000]
-    tail_anchor = result.text[-30:] if result.text else ""
-    tail_idx = full_text.find(tail_anchor) if tail_anchor else -1
-    tail = full_text[tail_idx : tail_idx + 600] if tail_idx >= 0 else (body_text[-600:] if body_text else "")
-    result.author = find_author(tree, top, tail)
-    result.published_at = find_publish_time(tree, title=result.title, raw_html=html)
+    top, tail = _byline_regions(full_text, result.title, result.text)
+    if not tail and body_text:
+        tail = body_text[-600:]
+    result.author, outlet = _author_and_outlet(tree, top, tail)
+    result.source = find_source(tree, top, tail) or outlet
+    result.published_at = find_publish_time(tree, title=result.title, raw_html=html, article_text=result.text)
     result.images = _images(node if node is not None else root, base)
 
     if result.published_at is None:
@@ -685,6 +835,7 @@ def _extract_generic(tree: Any, html: str, url: str, base: str, result: Extracte
             result.text = page
             result.images = _images(root, base)
 
+    result.text = trim_furniture(result.text, result.title)
     result.link_density = _link_line_share(tree, result.text)
 
     # A WeChat-style "deleted" notice served from an unknown URL.
@@ -693,6 +844,102 @@ def _extract_generic(tree: Any, html: str, url: str, base: str, result: Extracte
         result.error_detail = f"文章已删除或无法查看：{marker}"
 
 
+def _byline_regions(full_text: str, title: str, text: str) -> tuple[str, str]:
+    """Where bylines are looked for: from the headline to a little into the article (本报讯（记者 张三）), and
+    the end of the article (编辑：…). Navigation above the headline and comments below the article stay out:
+    their 记者江湖 menu item or 作者：网友 comment header are no byline."""
+    title_idx = full_text.find(title[:10]) if title else -1
+    first = next((line for line in text.splitlines() if _nospace_len(line) >= 8), "")[:30]
+    body_idx = full_text.find(first) if first else -1
+    if body_idx >= 0:
+        near = 0 <= title_idx <= body_idx and body_idx - title_idx <= BYLINE_BEFORE_BODY * 3
+        start = title_idx if near else max(0, body_idx - BYLINE_BEFORE_BODY)
+        top = full_text[start : body_idx + BYLINE_INTO_BODY]
+    elif title_idx >= 0:
+        top = full_text[title_idx : title_idx + 3000]
+    else:
+        top = full_text[:3000]
+    anchor = text[-30:]
+    tail_idx = full_text.find(anchor) if anchor else -1
+    tail = full_text[tail_idx : tail_idx + 600] if tail_idx >= 0 else ""
+    return top, tail
+
+
+BYLINE_BEFORE_BODY = 500
+BYLINE_INTO_BODY = 400
+# A byline or date line above the article: a full date, or a labelled 来源/作者/编辑/发布时间/浏览 field.
+_META_LINE = re.compile(
+    r"\d{4}\s*[-/.年]\s*\d{1,2}|(?:来\s*源|作\s*者|编\s*辑|记\s*者|通讯员|发布(?:时间|日期|者|人)?|发表(?:时间|于)?|"
+    r"更新(?:时间)?|时\s*间|日\s*期|字号|(?:浏览|阅读|点击)(?:次数|量)?)\s*[:：]|(?:浏览|阅读|点击)\s*[:：]?\s*\d+"
+)
+_RELATED_HEADING = re.compile(
+    r"^[【\[]?(?:相关(?:报道|新闻|阅读|链接|文章|推荐|资讯|专题)|延伸阅读|推荐阅读|热点推荐|热门推荐|更多(?:阅读|新闻|精彩)"
+    r"|猜你喜欢|你可能(?:还)?(?:感兴趣|喜欢))[】\]]?\s*[:：]?\s*$"
+)
+_BULLETS = r"[（(【\[■□●◆▲·•>\s]*"
+_TRAILING_FURNITURE = re.compile(
+    r"^"
+    + _BULLETS
+    + r"(?:(?:文章|本文|稿件|新闻|图片)?来\s*源|(?:责\s*任)?编\s*辑|审\s*核|校\s*对|监\s*制|转载请|声明|免责声明"
+    r"|作\s*者\s*[:：]|记\s*者\s*[:：]|摄\s*影\s*[:：]|通讯员\s*[:：])"
+    r"|^[【\[](?:打印|关闭|返回|收藏|分享|发表评论|推荐给朋友)|^(?:打印本页|关闭窗口|返回顶部|分享到|发表评论|发送给朋友)"
+    r"|^(?:订阅|下载|扫码|扫描二维码|长按|关注我们|点击关注)|页面功能|(?:【[^】]{1,12}】\s*){3,}"
+    r"|^(?:发表于|发布于|posted)[^。]*\d|[（(]\s*(?:阅读|浏览|点击|评论)\s*[:：]?\s*\d"
+    r"|版权所有|copyright|©"
+    r"|^\(?(?:完|全文完|本文完)\)?$",
+    re.I,
+)
+# Furniture above the article: a breadcrumb, a menu line (首页|新闻|…), a copyright line.
+_LEADING_FURNITURE = re.compile(
+    r"^(?:您的位置|你的位置|当前位置|所在位置|位置)\s*[:：]|(?:[^|｜]{1,12}[|｜]){3,}|版权所有|copyright|©",
+    re.I,
+)
+TRIM_LINE_MAX = 80  # characters: furniture lines are short; a long line is prose whatever it starts with
+
+
+def trim_furniture(text: str, title: str = "") -> str:
+    """Drop page furniture around the article that the extractors keep: the headline repeated at the top, byline
+    and date lines above the first paragraph (来源：… 2024-03-05 14:30), a "related articles" list at the end
+    (相关报道：…), and trailing source, editor, copyright and print/close lines. Prose is never dropped: only short
+    lines without a full stop go, and a related list only when nothing but list lines follows its heading or it
+    starts in the second half of the text."""
+    lines = text.splitlines()
+    head_title = _clean_text(title)
+    # leading lines: the headline, then byline/meta lines
+    while lines:
+        line = lines[0].strip()
+        short = len(line) <= TRIM_LINE_MAX and "。" not in line
+        is_title = bool(head_title) and (
+            line == head_title or (head_title in line and len(line) <= len(head_title) + 20)
+        )
+        is_meta = len(line) <= 60 and bool(_META_LINE.search(line)) and not _SENTENCE_END.search(line)
+        if not (short and (is_title or is_meta or _LEADING_FURNITURE.search(line))):
+            break
+        lines.pop(0)
+    # a related-articles list: a heading followed by list lines only, or starting in the second half
+    total = sum(len(line) for line in lines)
+    seen = 0
+    for i, line in enumerate(lines):
+        if seen and _RELATED_HEADING.match(line.strip()):
+            rest = lines[i + 1 :]
+            list_only = all(len(r) <= 60 and not _SENTENCE_END.search(r) for r in rest)
+            if list_only or seen >= total / 2:
+                lines = lines[:i]
+                break
+        seen += len(line)
+    # trailing furniture lines
+    while lines:
+        line = lines[-1].strip()
+        if not line or (len(line) <= TRIM_LINE_MAX and "。" not in line and _TRAILING_FURNITURE.search(line)):
+            lines.pop()
+        else:
+            break
+    trimmed = "\n".join(lines)
+    # never trade an article for nothing: keep the original when trimming would leave (almost) no text
+    return trimmed if _nospace_len(trimmed) >= min(_MIN_TEXT * 3, _nospace_len(text) // 2) else text
+
+
+_SENTENCE_END = re.compile(r"[。！？!?；;]")
 PROSE_LINE_MIN = 20
 
 
