@@ -86,12 +86,25 @@ class SmtpChannel:
                     smtp.starttls(context=self._tls())
                     smtp.ehlo()
                 if self.user:
-                    smtp.login(self.user, self.password or "")
+                    _login(smtp, self.user, self.password or "")
                 refused = smtp.send_message(msg, from_addr=self.sender, to_addrs=self.recipients)
         except (smtplib.SMTPException, OSError) as exc:
             raise DeliveryError(f"SMTP {self.host}:{self.port}: {type(exc).__name__}: {exc}") from exc
         if refused:
             raise DeliveryError(f"SMTP 拒收部分收件人：{refused}")
+
+
+def _login(smtp: smtplib.SMTP, user: str, password: str) -> None:
+    """``smtp.login``, except for a non-ASCII user or password, which smtplib cannot encode: then AUTH PLAIN with
+    UTF-8 (RFC 4616)."""
+    if (user + password).isascii():
+        smtp.login(user, password)
+        return
+    smtp.ehlo_or_helo_if_needed()
+    token = base64.b64encode(f"\0{user}\0{password}".encode()).decode("ascii")
+    code, response = smtp.docmd("AUTH", "PLAIN " + token)
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, response)
 
 
 def _post_json(url: str, payload: dict[str, Any], timeout: float) -> None:

@@ -5,6 +5,7 @@ and a multipart/related HTML part whose charts are inline images referenced by C
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -195,7 +196,8 @@ def robot_markdown(digest: dict[str, Any], limit: int = 10) -> str:
 
 def digest_message(digest: dict[str, Any], charts: dict[str, bytes], domain: str = "yijian.local") -> Message:
     """The digest as a :class:`Message` whose HTML references its charts by Content-ID."""
-    cids = {name: make_msgid(idstring=f"chart-{name}", domain=domain)[1:-1] for name in charts}
+    # Short ids, so the Content-ID header is never folded (some clients mishandle a folded one).
+    cids = {name: f"{name}.{uuid.uuid4().hex[:16]}@{domain}" for name in charts}
     return Message(
         subject=digest["title"],
         text=text(digest),
@@ -220,7 +222,12 @@ def email_message(message: Message, sender: str, recipients: list[str]) -> Email
         html_part = msg.get_payload()[1]  # type: ignore[index]
         for cid, png in message.images.items():
             html_part.add_related(
-                png, maintype="image", subtype="png", cid=f"<{cid}>", filename=f"{cid.split('@')[0]}.png"
+                png,
+                maintype="image",
+                subtype="png",
+                cid=f"<{cid}>",
+                disposition="inline",
+                filename=f"{cid.split('.')[0]}.png",
             )
     return msg
 
