@@ -219,7 +219,13 @@ def build_digest(
         name = category_names.get(f["category"], f["category"])
         if name not in item["categories"]:
             item["categories"].append(name)
-        if f["text"] and len(item["excerpts"]) < 3 and f["text"] not in item["excerpts"]:
+        is_model = f["category"] in LABEL_NAMES  # a model finding's "text" is the page head, not a hit
+        if (
+            f["text"]
+            and not is_model
+            and len(item["excerpts"]) < 3
+            and f["text"][:80] not in item["excerpts"]
+        ):
             item["excerpts"].append(f["text"][:80])
     severe_items = sorted(severe.values(), key=lambda i: (i["severity"], i["institution"], i["title"]))
 

@@ -166,7 +166,7 @@ def _header(ws: Any, headers: list[str]) -> None:
     for cell in ws[ws.max_row]:
         cell.font, cell.fill = _HEAD, _FILL
         cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
-    ws.freeze_panes = ws.cell(row=ws.max_row + 1, column=1)
+    ws.freeze_panes = f"A{ws.max_row + 1}"  # a coordinate, not ws.cell(): that would create an empty row
 
 
 def write_xlsx(stats: dict[str, Any], path: Path) -> None:
