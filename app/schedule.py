@@ -43,7 +43,7 @@ def close_orphan_job_runs(settings: Settings) -> int:
     try:
         history = JobHistory(store)
         n = 0
-        for run in history.list(limit=1000):
+        for run in history.recent(limit=1000):
             if run["status"] == "running" and not _pid_alive((run["detail"] or {}).get("pid")):
                 history.finish(run["id"], "interrupted", {"reason": "进程已不存在（调度器异常退出）"})
                 n += 1
@@ -215,7 +215,7 @@ def run_cleanup_job(
 def job_history(settings: Settings, job_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
     store = Store.from_settings(settings)
     try:
-        return JobHistory(store).list(job_id, limit)
+        return JobHistory(store).recent(job_id, limit)
     finally:
         store.close()
 

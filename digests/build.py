@@ -150,7 +150,7 @@ def spikes_for(
 def _increases(
     today: Counter[str], previous: list[Counter[str]], names: dict[str, str]
 ) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     for key, n in today.items():
         mean = sum(c[key] for c in previous) / len(previous)
         if n > mean:

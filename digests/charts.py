@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 
 from matplotlib import font_manager  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Zen Hei", "Source Han Sans SC")
 
@@ -46,7 +47,7 @@ def category_chart(digest: dict[str, Any], limit: int = 12) -> bytes:
         bars = ax.barh(names, values, color="#c0392b")
         ax.bar_label(bars, padding=3, fontsize=9)
         ax.set_xlabel("新增发现（条）")
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     else:
         ax.text(0.5, 0.5, "当日无新增发现", ha="center", va="center", fontsize=14, transform=ax.transAxes)
         ax.set_axis_off()
@@ -70,7 +71,7 @@ def trend_chart(digest: dict[str, Any]) -> bytes:
     for label, values in trend["by_label"].items():
         ax.plot(x, values, marker="o", label=trend["label_names"].get(label, label), color=colours.get(label))
     ax.set_ylabel("新增标记网页（篇）")
-    ax.yaxis.get_major_locator().set_params(integer=True)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=9, frameon=False)
     ax.set_title("近 8 天新增标记趋势", fontsize=12)

@@ -12,7 +12,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import formatdate, make_msgid
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -219,7 +219,7 @@ def email_message(message: Message, sender: str, recipients: list[str]) -> Email
     msg.set_content(message.text, charset="utf-8")
     if message.html:
         msg.add_alternative(message.html, subtype="html", charset="utf-8")
-        html_part = msg.get_payload()[1]  # type: ignore[index]
+        html_part = cast(EmailMessage, msg.get_payload()[1])  # type: ignore[index]
         for cid, png in message.images.items():
             html_part.add_related(
                 png,

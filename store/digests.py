@@ -169,7 +169,7 @@ class DigestArchiveRepo:
             row = s.get(DigestArchive, digest_id)
             return _archive_json(row) if row else None
 
-    def list(self, limit: int = 100) -> list[dict[str, Any]]:
+    def recent(self, limit: int = 100) -> list[dict[str, Any]]:
         with self.store._read() as s:
             rows = s.scalars(
                 select(DigestArchive).order_by(DigestArchive.day.desc(), DigestArchive.scope).limit(limit)
@@ -255,7 +255,7 @@ class Deliveries:
                 q = q.where(Delivery.kind == kind)
             return [_delivery_json(d) for d in s.scalars(q)]
 
-    def list(self, kind: str | None = None, ref: str | None = None) -> list[dict[str, Any]]:
+    def find(self, kind: str | None = None, ref: str | None = None) -> list[dict[str, Any]]:
         with self.store._read() as s:
             q = select(Delivery).order_by(Delivery.id)
             if kind:
@@ -378,7 +378,7 @@ class JobHistory:
             rows = s.scalars(select(JobRun).join(latest, JobRun.id == latest.c.mx))
             return {r.job_id: _job_json(r) for r in rows}
 
-    def list(self, job_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    def recent(self, job_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         with self.store._read() as s:
             q = select(JobRun).order_by(JobRun.id.desc()).limit(limit)
             if job_id:

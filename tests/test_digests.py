@@ -225,7 +225,7 @@ def test_smtp_wrong_password_is_a_recorded_failure(store: Store) -> None:
             backoff_s=0,
         )
     assert result == {"email": "failed"} and box.messages == []
-    (row,) = Deliveries(store).list(ref="pw")
+    (row,) = Deliveries(store).find(ref="pw")
     attempts = Deliveries(store).attempts(row["id"])
     assert [a["ok"] for a in attempts] == [False, False] and "Authentication" in attempts[0]["error"]
 
@@ -289,7 +289,7 @@ def test_a_channel_that_is_down_is_retried_and_the_others_deliver(
         # SMTP is down (nothing listens): 3 attempts, failed. WeCom: 500, 500, then ok. DingTalk: ok at once.
         assert result["deliveries"] == {"email": "failed", "wecom": "sent", "dingtalk": "sent"}
         assert len(rx.at("/wecom")) == 3 and len(rx.at("/ding")) == 1
-        rows = {r["channel"]: r for r in Deliveries(store).list(kind="digest")}
+        rows = {r["channel"]: r for r in Deliveries(store).find(kind="digest")}
         assert rows["email"]["status"] == "failed" and rows["email"]["attempts"] == 3
         assert [a["ok"] for a in Deliveries(store).attempts(rows["wecom"]["id"])] == [False, False, True]
         # Sending again does not repeat what was delivered.
