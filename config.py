@@ -117,7 +117,9 @@ class Settings(BaseSettings):
     smtp_ca_file: Path | None = Field(None, description="校验 SMTP 服务器证书用的 CA 证书文件；默认系统证书")
     smtp_timeout_s: float = Field(30.0, description="SMTP 连接与发送的超时（秒）")
     digest_from: str | None = Field(None, description="日报与告警邮件的发件人地址")
-    digest_to: str = Field("", description="日报与告警邮件的收件人，多个用逗号分隔")
+    digest_to: str | list[str] = Field(
+        "", description="日报与告警邮件的收件人，多个用逗号分隔（yijian.yaml 中也可写成列表）"
+    )
     recipients: list[dict[str, Any]] = Field(
         default_factory=list,
         description="按角色/地区的收件人（yijian.yaml 中的列表）：每项含 role、可选 region（只收该地区的日报）、"

@@ -41,16 +41,43 @@ def crawled(tmp_path_factory: pytest.TempPathFactory):
     data = tmp_path_factory.mktemp("digest-demo") / "data"
     env = demo_env(data, web.port)
     try:
-        summary = _cli(env, "crawl", "--all", "--json")
+        # The crawl alerts right after it is stored (app/crawl.py → app/digest.py), on a robot receiver.
+        with Receiver() as rx:
+            alert_env = {
+                **env,
+                "YIJIAN_WECOM_WEBHOOK": rx.url("/alerts?key=a1"),
+                "YIJIAN_CONSOLE_URL": "http://c.jz",
+            }
+            summary = _cli(alert_env, "crawl", "--all", "--json")
         assert summary["pages"] > 0
-        yield data, env
+        yield data, env, summary, rx.requests
     finally:
         web.stop()
 
 
+def test_the_crawl_sent_one_threshold_alert(crawled) -> None:
+    data, _, summary, requests = crawled
+    assert summary["alerts"]["wecom"]["status"] == "sent"
+    (alert,) = requests  # every S1 item of the run in one message
+    content = alert.body["markdown"]["content"]
+    with sqlite3.connect(data / "yijian.db") as db:
+        s1_items = db.execute(
+            "select count(distinct document_id || category) from findings where severity='S1'"
+        ).fetchone()[0]
+        keys = [k for (k,) in db.execute("select key from alerts where channel='wecom' and status='sent'")]
+    assert (
+        content.startswith(f"### 【医鉴告警】{s1_items} 条严重线索") and "http://c.jz/documents/" in content
+    )
+    assert (
+        len([k for k in keys if k.startswith("finding:")])
+        == s1_items
+        == summary["alerts"]["wecom"]["sent"] - (len(keys) - s1_items)
+    )
+
+
 @pytest.mark.browser
 def test_demo_digest_sent_archived_and_rendered(crawled, tmp_path: Path) -> None:
-    data, env = crawled
+    data, env, _, _ = crawled
     with smtp_server() as (port, box), Receiver() as rx:
         send_env = {
             **env,
@@ -121,7 +148,7 @@ def test_demo_digest_sent_archived_and_rendered(crawled, tmp_path: Path) -> None
 
 
 def test_campaign_report_excel_totals_match_the_store(crawled, tmp_path: Path) -> None:
-    data, env = crawled
+    data, env, _, _ = crawled
     db = sqlite3.connect(data / "yijian.db")
     try:
         # One reviewer confirmation on a finding, through the CLI.
