@@ -68,11 +68,8 @@ def test_the_crawl_sent_one_threshold_alert(crawled) -> None:
     assert (
         content.startswith(f"### 【医鉴告警】{s1_items} 条严重线索") and "http://c.jz/documents/" in content
     )
-    assert (
-        len([k for k in keys if k.startswith("finding:")])
-        == s1_items
-        == summary["alerts"]["wecom"]["sent"] - (len(keys) - s1_items)
-    )
+    findings = [k for k in keys if k.startswith("finding:")]
+    assert len(findings) == s1_items > 0 and summary["alerts"]["wecom"]["sent"] == len(keys)
 
 
 @pytest.mark.browser
