@@ -271,3 +271,81 @@ def test_the_service_stops_on_sigterm_and_closes_orphaned_runs(tmp_path: Path) -
             proc.kill()
     assert proc.returncode == 0, err[-2000:]
     assert time.monotonic() - t0 < 15 and "scheduler stopped" in err
+
+
+def test_the_running_service_picks_up_a_changed_sources_yaml(tmp_path: Path) -> None:
+    import threading
+
+    import scheduler
+
+    settings = get_settings(data_dir=tmp_path / "data")
+    path = _sources(tmp_path, ["0 3 * * *"])
+
+    def edit_then_stop() -> None:
+        time.sleep(1.5)
+        _sources(tmp_path, ["0 3 * * *", "45 23 * * *"])
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with paused(settings) as s:
+                if s.get_job("crawl:45_23_*_*_*") is not None:
+                    break
+            time.sleep(0.3)
+        scheduler.STOP.set()
+
+    editor = threading.Thread(target=edit_then_stop)
+    editor.start()
+    scheduler.run_service(settings, path, reload_check_s=0.3)  # returns once STOP is set
+    editor.join()
+    with paused(settings) as s:
+        ids = {j.id for j in s.get_jobs()}
+    assert ids == {"crawl:0_3_*_*_*", "crawl:45_23_*_*_*", *FIXED}
+
+
+def test_digest_job_run_now_sends_and_is_recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from scheduler import run_now
+    from tests.digest_support import Receiver, at, finding, save_page
+
+    settings = get_settings(data_dir=tmp_path / "data")
+    yesterday = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=8))).date() - dt.timedelta(
+        days=1
+    )
+    store = Store.from_settings(settings)
+    save_page(
+        store,
+        "http://h.test/cell",
+        at(yesterday),
+        labels=["unapproved_service"],
+        findings=[finding("svc_unapproved_cell_gene_therapy", "unapproved_service", "S1", "干细胞回输")],
+    )
+    store.close()
+    path = _sources(tmp_path, ["0 3 * * *"])
+    with Receiver() as rx:
+        monkeypatch.setenv("YIJIAN_DINGTALK_WEBHOOK", rx.url("/robot/send?access_token=t"))
+        result = run_now(get_settings(data_dir=settings.data_dir), "digest", path)
+    assert result["status"] == "ok" and result["job_id"] == "digest:daily"
+    assert result["detail"]["digests"][0]["day"] == yesterday.isoformat()
+    assert result["detail"]["digests"][0]["deliveries"] == {"dingtalk": "sent"}
+    (msg,) = rx.requests
+    assert f"医鉴监测日报 {yesterday.isoformat()}" in msg.body["markdown"]["text"]
+    (row,) = job_history(settings, "digest:daily")
+    assert row["trigger"] == "run-now" and row["status"] == "ok"
+    with pytest.raises(KeyError):
+        run_now(settings, "crawl:nope", path)
+
+
+def test_cleanup_drops_old_history_and_archives_only(tmp_path: Path) -> None:
+    from app.digest import cleanup, make_digest
+
+    settings = get_settings(data_dir=tmp_path / "data", retention_days=30)
+    old_day = dt.date(2026, 1, 1)
+    made = make_digest(settings, old_day)
+    store = Store.from_settings(settings)
+    history = JobHistory(store)
+    history.finish(history.start("crawl:x"), "ok")
+    store.close()
+    result = cleanup(settings, now=dt.datetime(2026, 3, 1, tzinfo=dt.UTC))
+    assert result == {"job_runs": 0, "delivery_attempts": 0, "digests": 1}  # the job run is recent (real now)
+    assert not Path(made["archive"]).exists()
+    assert [r["status"] for r in job_history(settings, "crawl:x")] == ["ok"]
+    later = cleanup(settings, now=dt.datetime.now(dt.UTC) + dt.timedelta(days=31))
+    assert later["job_runs"] == 1 and job_history(settings, "crawl:x") == []
