@@ -163,9 +163,9 @@ def configure(scheduler: BaseScheduler, settings: Settings, sources_file: Path |
     return job_ids
 
 
-def build_scheduler(settings: Settings, *, blocking: bool = False) -> BaseScheduler:
-    """A scheduler whose jobs live in the system-of-record database. ``blocking`` is accepted for compatibility;
-    the service runs a background scheduler and waits for a stop signal in the main thread."""
+def build_scheduler(settings: Settings) -> BaseScheduler:
+    """A scheduler whose jobs live in the system-of-record database. A background scheduler: the service's main
+    thread waits for a stop signal and watches sources.yaml."""
     return BackgroundScheduler(
         jobstores={"default": SQLAlchemyJobStore(url=settings.db_url, tablename=JOB_TABLE)},
         # Each crawl is a child process; a few threads let crawl groups and the digest run side by side.

@@ -19,7 +19,7 @@ from digests.archive import read_archive, write_archive
 from digests.build import LABEL_NAMES, beijing_today, build_digest
 from digests.channels import channels_from_settings, deliver, recipient_regions, split_list
 from digests.charts import digest_charts
-from digests.render import digest_message, markdown
+from digests.render import digest_message
 from digests.report import campaign_statistics, to_markdown, write_xlsx
 from digests.stats import SpikeTest
 from store.db import Store
@@ -202,11 +202,6 @@ def campaign_report(
 
 def report_markdown(stats: dict[str, Any]) -> str:
     return to_markdown(stats)
-
-
-def digest_markdown(folder: Path) -> str:
-    digest, _ = read_archive(folder)
-    return markdown(digest)
 
 
 def cleanup(settings: Settings, now: datetime | None = None) -> dict[str, int]:

@@ -285,7 +285,3 @@ def build_digest(
             "label_names": {label: LABEL_NAMES[label] for label in LABELS},
         },
     }
-
-
-def institution_names(store: Store) -> dict[str, str]:
-    return {k: v["name"] or k for k, v in FlagRows(store).institutions().items()}

@@ -418,11 +418,6 @@ class JobHistory:
                 r.stats = {**(r.stats or {}), "interrupted": True}
             return [int(r.id) for r in rows]
 
-    def crawl_run(self, run_id: int) -> dict[str, Any] | None:
-        with self.store._read() as s:
-            r = s.get(CrawlRun, run_id)
-            return None if r is None else {"id": r.id, "status": r.status, "source_ids": r.source_ids}
-
 
 def _job_json(r: JobRun) -> dict[str, Any]:
     return {
