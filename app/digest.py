@@ -200,6 +200,15 @@ def campaign_report(
     return stats
 
 
+def list_digests(settings: Settings, limit: int = 100) -> list[dict[str, Any]]:
+    """Archived digests, newest first (day, scope, subject, folder, totals) — for the console."""
+    store = Store.from_settings(settings)
+    try:
+        return DigestArchiveRepo(store).recent(limit)
+    finally:
+        store.close()
+
+
 def report_markdown(stats: dict[str, Any]) -> str:
     return to_markdown(stats)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from app.digest import alert_after_run, campaign_report, make_digest, retry_unsent
+from app.digest import alert_after_run, campaign_report, list_digests, make_digest, retry_unsent
 from config import get_settings
 from demo.server import find_free_port
 from digests.build import build_digest
@@ -292,6 +292,9 @@ def test_a_channel_that_is_down_is_retried_and_the_others_deliver(
         rows = {r["channel"]: r for r in Deliveries(store).find(kind="digest")}
         assert rows["email"]["status"] == "failed" and rows["email"]["attempts"] == 3
         assert [a["ok"] for a in Deliveries(store).attempts(rows["wecom"]["id"])] == [False, False, True]
+        (listed,) = list_digests(s)
+        assert (listed["day"], listed["scope"], listed["id"]) == (DAY.isoformat(), "", result["archive_id"])
+        assert listed["totals"]["severe_documents"] == 2
         # Sending again does not repeat what was delivered.
         again = make_digest(s, DAY, send=True)
         assert again["deliveries"]["wecom"] == "sent" and len(rx.at("/wecom")) == 3
