@@ -103,6 +103,66 @@ class Settings(BaseSettings):
 
     redis_url: str | None = Field(None, description="分布式抓取用的 Redis 地址；不设则单进程抓取")
 
+    # -- digests, alerts and the scheduler (digests/, scheduler.py) --
+    console_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="Web 控制台的地址；日报与告警中的链接指向 {console_url}/documents/{文档ID}",
+    )
+    smtp_host: str | None = Field(None, description="发送日报的 SMTP 服务器；不设则不发邮件")
+    smtp_port: int = Field(587, description="SMTP 端口（STARTTLS 通常 587，隐式 TLS 通常 465）")
+    smtp_user: str | None = Field(None, description="SMTP 登录用户名；不设则不登录")
+    smtp_password: str | None = Field(None, description="SMTP 登录密码")
+    smtp_starttls: bool = Field(True, description="连接后用 STARTTLS 升级为加密连接")
+    smtp_ssl: bool = Field(False, description="使用隐式 TLS（SMTPS，通常端口 465）；设为真时不再做 STARTTLS")
+    smtp_ca_file: Path | None = Field(None, description="校验 SMTP 服务器证书用的 CA 证书文件；默认系统证书")
+    smtp_timeout_s: float = Field(30.0, description="SMTP 连接与发送的超时（秒）")
+    digest_from: str | None = Field(None, description="日报与告警邮件的发件人地址")
+    digest_to: str | list[str] = Field(
+        "", description="日报与告警邮件的收件人，多个用逗号分隔（yijian.yaml 中也可写成列表）"
+    )
+    recipients: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="按角色/地区的收件人（yijian.yaml 中的列表）：每项含 role、可选 region（只收该地区的日报）、"
+        "emails（邮箱列表）、alerts（是否接收即时告警）",
+    )
+    wecom_webhook: str | None = Field(None, description="企业微信群机器人的完整 Webhook 地址（原样使用）")
+    dingtalk_webhook: str | None = Field(None, description="钉钉群机器人的完整 Webhook 地址（原样使用）")
+    dingtalk_secret: str | None = Field(
+        None, description="钉钉群机器人“加签”密钥（SEC 开头）；设置后每次发送都签名"
+    )
+    delivery_attempts: int = Field(
+        3, ge=1, description="每个渠道每次发送的最多尝试次数（失败后按指数退避重试）"
+    )
+    delivery_backoff_s: float = Field(2.0, ge=0, description="发送重试的首次等待（秒），之后每次加倍")
+    webhook_timeout_s: float = Field(10.0, description="企业微信/钉钉 Webhook 请求超时（秒）")
+    alerts_enabled: bool = Field(
+        True, description="抓取结束后是否发送即时告警（S1 发现、被关注机构的负面舆情突增）"
+    )
+    alert_severities: str = Field("S1", description="触发即时告警的严重度，多个用逗号分隔（默认 S1）")
+    alert_watch_institutions: str = Field(
+        "", description="关注的机构 ID，逗号分隔；其负面舆情突增会即时告警。留空表示全部机构"
+    )
+    alert_min_interval_s: int = Field(
+        600, ge=0, description="同一渠道两次告警之间的最短间隔（秒）；间隔内的新告警合并到下一次发送"
+    )
+    spike_min_count: int = Field(3, ge=1, description="判定负面舆情突增所需的当日最少条数")
+    spike_p_value: float = Field(
+        0.01,
+        gt=0,
+        lt=1,
+        description="负面舆情突增的显著性水平：当日条数在泊松基线下的上尾概率低于此值即为突增",
+    )
+    digest_cron: str = Field("0 8 * * *", description="每日日报的发送时间（cron，北京时间）；日报统计前一天")
+    cleanup_cron: str = Field("30 3 * * *", description="清理任务的运行时间（cron，北京时间）")
+    retention_days: int = Field(
+        180, ge=1, description="作业历史、发送记录与日报存档的保留天数（抓取到的网页与发现不在清理范围）"
+    )
+    schedule_stop_grace_s: float = Field(
+        120.0,
+        ge=0,
+        description="收到停止信号后等待进行中的抓取完成的最长时间（秒）；超时则中止并记为 interrupted",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -3,6 +3,7 @@ demo (start the bundled demo web and crawl every demo source)."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -19,6 +20,7 @@ from store.search.factory import get_search
 
 # A shell may wrap the crawl itself in something that shows progress (the CLI shows a spinner).
 Progress = Callable[[str], AbstractContextManager[Any]]
+log = logging.getLogger(__name__)
 
 
 def crawl_sources(
@@ -45,9 +47,23 @@ def crawl_sources(
         summary = summarize_run(store, run_id, crawl_stats, seconds)
         store.finish_run(run_id, summary, status=status)
         Indexer(store, get_search(settings)).replay()
+        if status == "finished":
+            summary["alerts"] = _alert(settings, store, run_id)
         return summary
     finally:
         store.close()
+
+
+def _alert(settings: Settings, store: Store, run_id: int) -> dict[str, Any]:
+    """Threshold alerts for the stored run (app/digest.py). They never fail the crawl: an error is logged and
+    the items stay queued for the scheduler's retry job."""
+    try:
+        from app.digest import alert_after_run
+
+        return alert_after_run(settings, run_id, store=store)
+    except Exception as exc:
+        log.exception("alerts after crawl run %s failed", run_id)
+        return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 def summarize_run(store: Store, run_id: int, crawl_stats: dict[str, Any], seconds: float) -> dict[str, Any]:

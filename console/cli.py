@@ -21,8 +21,10 @@ if TYPE_CHECKING:
     from app.analysis import PageInput
 
 
+from console.cmd_digest import digest, report
 from console.cmd_index import index
 from console.cmd_model import evaluate, train
+from console.cmd_schedule import schedule
 from console.options import _dump, _settings, console, data_dir_option, json_option, out, spinner
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -350,18 +352,7 @@ def show_config(data_dir: Path | None, as_json: bool) -> None:
     out.print(table)
 
 
-# ------------------------------------------------------------------------------------------- schedule
-@main.command()
-@click.option("--sources-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
-@data_dir_option
-def schedule(sources_file: Path | None, data_dir: Path | None) -> None:
-    """按来源的 cron 计划定时抓取（APScheduler，作业持久化在数据库中）。"""
-    from scheduler import run_forever
-
-    run_forever(_settings(data_dir), sources_file)
-
-
-for _command in (index, train, evaluate):
+for _command in (index, train, evaluate, schedule, digest, report):
     main.add_command(_command)
 
 if __name__ == "__main__":

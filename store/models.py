@@ -227,3 +227,83 @@ class FeedbackRow(Base):
     decision: Mapped[str] = mapped_column(String(16))  # confirm | dismiss | escalate
     reviewer: Mapped[str] = mapped_column(String(128), default="")
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+# -- digests, alerts, deliveries, scheduled jobs (issue 12) -------------------------------------------------------------
+class DigestArchive(Base):
+    """A daily digest as archived under ``data_dir/digests``: one row per Beijing day and region scope
+    (``""`` = every region), so the console can list and open them."""
+
+    __tablename__ = "digests"
+    __table_args__ = (UniqueConstraint("day", "scope", name="uq_digests_day_scope"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    day: Mapped[str] = mapped_column(String(10), index=True)  # YYYY-MM-DD, Asia/Shanghai
+    scope: Mapped[str] = mapped_column(String(64), default="")  # region prefix, "" = all
+    subject: Mapped[str] = mapped_column(Text, default="")
+    path: Mapped[str] = mapped_column(Text, default="")  # archive folder
+    totals: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Delivery(Base):
+    """One message (a digest or an alert batch) for one channel: its state after the latest attempt."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("kind", "ref", "channel", name="uq_deliveries_kind_ref_channel"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # digest | alert
+    ref: Mapped[str] = mapped_column(String(128))  # digest id, or alert batch key
+    channel: Mapped[str] = mapped_column(String(32), index=True)  # email | wecom | dingtalk
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeliveryAttempt(Base):
+    """Every try to send a delivery, successful or not."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    ok: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str] = mapped_column(Text, default="")
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class AlertItem(Base):
+    """One alertable item (an S1 finding, an institution's sentiment spike) for one channel. The unique key
+    is what de-duplicates: the same item never alerts twice on a channel."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("key", "channel", name="uq_alerts_key_channel"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(255))
+    channel: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="")  # finding | spike
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)  # pending | sent
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+class JobRun(Base):
+    """History of scheduled (and run-now) jobs; kept apart from APScheduler's own job table, so it survives
+    a job being replaced or removed when sources.yaml changes."""
+
+    __tablename__ = "job_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(191), index=True)
+    trigger: Mapped[str] = mapped_column(String(16), default="schedule")  # schedule | run-now
+    started_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    finished_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | ok | failed | interrupted
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)

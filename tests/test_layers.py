@@ -32,6 +32,16 @@ def test_domain_classifiers_and_demo_read_no_settings() -> None:
 
 
 def test_only_the_shells_import_the_scheduler() -> None:
-    below = ("domain", "app", "crawlers", "pipelines", "classifiers", "store", "index_config", "demo")
+    below = (
+        "domain",
+        "app",
+        "crawlers",
+        "pipelines",
+        "classifiers",
+        "store",
+        "index_config",
+        "demo",
+        "digests",
+    )
     offenders = [i for pkg in below for i in _imports(pkg) if i[2] in ("scheduler", "console")]
     assert offenders == []
