@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
+from app.cases import auto_capture_after_run
 from app.registries import DEMO_INSTITUTIONS, DEMO_SOURCES, sync_registries
 from config import Settings
 from crawlers.runner import run_crawl
@@ -45,6 +46,7 @@ def crawl_sources(
         summary = summarize_run(store, run_id, crawl_stats, seconds)
         store.finish_run(run_id, summary, status=status)
         Indexer(store, get_search(settings)).replay()
+        summary["auto_capture"] = auto_capture_after_run(settings, store, run_id)  # never raises
         return summary
     finally:
         store.close()
@@ -91,6 +93,7 @@ def crawl_demo(settings: Settings, port: int, *, progress: Progress | None = Non
     """Crawl every demo source of the demo web on ``port``; analyse, store and index. Returns the run summary."""
     if settings.institutions_file is None:
         settings.institutions_file = DEMO_INSTITUTIONS
+    settings.snapshot_allow_private = True  # the demo web is on 127.0.0.x; evidence of it is captured there
     sources = load_sources(DEMO_SOURCES, {"demo_port": str(port)})
     summary = crawl_sources(settings, sources, progress=progress)
     summary["demo_port"] = port
