@@ -419,3 +419,24 @@ def test_severity_thresholds() -> None:
     assert app_cases.parse_thresholds("") == {}
     with pytest.raises(ValueError):
         app_cases.parse_thresholds("S9")
+
+
+@pytest.mark.browser
+@pytest.mark.e2e
+def test_a_crawl_run_captures_its_severe_findings(tmp_path: Path, web: DemoWeb, expected: dict) -> None:
+    from app.crawl import crawl_sources
+    from app.registries import DEMO_INSTITUTIONS, DEMO_SOURCES
+    from domain.sources import load_sources
+
+    # The page's ad findings are S2 (S1 is kept for services such as stem-cell 回输 and fetal sex tests).
+    settings = Settings(data_dir=tmp_path, institutions_file=DEMO_INSTITUTIONS, snapshot_allow_private=True,
+                        auto_capture_budget=1, auto_capture_min_severity="S2")  # fmt: skip
+    app_cases.init_evidence(settings)
+    sources = [s for s in load_sources(DEMO_SOURCES, {"demo_port": str(web.port)}) if s.id == "private-hospital-js"]
+    summary = crawl_sources(settings, sources)
+    assert summary["auto_capture"]["captured"] == 1, summary["auto_capture"]
+    (case,) = app_cases.list_cases(settings)
+    assert case["origin"] == "auto" and case["institution_id"] == "private-hospital" and case["captures"] == 1
+    (capture,) = app_cases.show_case(settings, case["id"])["captures"]
+    assert capture["url"] == expected["js_only_url"] and capture["trigger"] == "auto"
+    assert capture["run_id"] == summary["run_id"]
