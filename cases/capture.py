@@ -57,6 +57,7 @@ VIEWPORT = {"width": 1280, "height": 900}
 MAX_SCREENSHOT_HEIGHT = 16_000  # px: longer pages are cut (recorded in the steps)
 NETWORK_IDLE_WAIT_S = 10.0
 # Hop-by-hop and content-coding headers do not describe the decoded body the browser hands us.
+_WACZ_LOCK = threading.Lock()  # py-wacz prints to stdout, which is redirected around it
 _DROP_HEADERS = frozenset({"content-encoding", "transfer-encoding", "content-length"})
 
 
@@ -532,28 +533,32 @@ def _write_warc(path: Path, exchanges: list[_Exchange], record: dict[str, Any], 
 
 
 def _write_wacz(out_dir: Path, record: dict[str, Any], main_at: str) -> None:
-    """Package the WARC as WACZ with py-wacz (a child process: the tool prints and reads its own arguments)."""
+    """Package the WARC as WACZ with py-wacz's own `wacz create`, in process (its chatter is captured)."""
+    from wacz.main import main as wacz_main
     from warcio.timeutils import iso_date_to_timestamp
 
     pages = out_dir / "pages.jsonl"
-    ts = main_at
     pages.write_text(
         json.dumps({"format": "json-pages-1.0", "id": "pages", "title": "All Pages"}) + "\n"
-        + json.dumps({"id": record["capture_id"], "url": record["final_url"], "ts": ts,
+        + json.dumps({"id": record["capture_id"], "url": record["final_url"], "ts": main_at,
                       "title": record.get("title") or record["final_url"]}, ensure_ascii=False) + "\n",
         encoding="utf-8",
     )  # fmt: skip
+    args = [
+        "create", "-o", str(out_dir / "capture.wacz"), "-p", str(pages), "--title", f"取证 {record['capture_id']}",
+        "--url", record["final_url"], "--ts", iso_date_to_timestamp(main_at), str(out_dir / "capture.warc.gz"),
+    ]  # fmt: skip
+    chatter = io.StringIO()
     try:
-        cmd = [
-            sys.executable, "-m", "wacz", "create", "-o", str(out_dir / "capture.wacz"),
-            "-p", str(pages), "--title", f"取证 {record['capture_id']}", "--url", record["final_url"],
-            "--ts", iso_date_to_timestamp(ts), str(out_dir / "capture.warc.gz"),
-        ]  # fmt: skip
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
-        if done.returncode != 0 or not (out_dir / "capture.wacz").is_file():
-            raise CaptureError(f"WACZ 打包失败：{(done.stdout + done.stderr).strip()[-500:]}")
+        with _WACZ_LOCK, contextlib.redirect_stdout(chatter):
+            code = wacz_main(args)
+    except Exception as exc:  # the tool raises ValueError & co. for what it cannot package
+        (out_dir / "capture.wacz").unlink(missing_ok=True)
+        raise CaptureError(f"WACZ 打包失败：{exc}；{chatter.getvalue()[-300:]}") from exc
     finally:
         pages.unlink(missing_ok=True)
+    if code not in (0, None) or not (out_dir / "capture.wacz").is_file():
+        raise CaptureError(f"WACZ 打包失败：{chatter.getvalue().strip()[-500:]}")
 
 
 def html_to_pdf(html: str, *, timeout_s: float = 60.0) -> bytes:

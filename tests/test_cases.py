@@ -432,7 +432,9 @@ def test_a_crawl_run_captures_its_severe_findings(tmp_path: Path, web: DemoWeb, 
     settings = Settings(data_dir=tmp_path, institutions_file=DEMO_INSTITUTIONS, snapshot_allow_private=True,
                         auto_capture_budget=1, auto_capture_min_severity="S2")  # fmt: skip
     app_cases.init_evidence(settings)
-    sources = [s for s in load_sources(DEMO_SOURCES, {"demo_port": str(web.port)}) if s.id == "private-hospital-js"]
+    sources = [
+        s for s in load_sources(DEMO_SOURCES, {"demo_port": str(web.port)}) if s.id == "private-hospital-js"
+    ]
     summary = crawl_sources(settings, sources)
     assert summary["auto_capture"]["captured"] == 1, summary["auto_capture"]
     (case,) = app_cases.list_cases(settings)
