@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import getpass
 import importlib.metadata
+import json
 import os
 import secrets
 from collections.abc import Iterator
@@ -55,7 +56,9 @@ __all__ = [
     "add_note",
     "attach_document",
     "auto_capture_after_run",
+    "capture_document",
     "capture_file",
+    "check_capture",
     "create_case",
     "export_case",
     "init_evidence",
@@ -298,6 +301,32 @@ def snapshot(
         return repo.get_capture(capture_id) or {}
 
 
+def capture_document(
+    settings: Settings, document_id: str, *, case_id: int | None = None, operator: str | None = None
+) -> dict[str, Any]:
+    """The "capture evidence" button of a document page: snapshot the stored document's URL into ``case_id``, or
+    into a new case named after the document (with its institution) when none is given; the document is attached
+    to the case first. Returns ``{"case_id", "capture"}``; raises like :func:`snapshot`, KeyError for an unknown
+    document."""
+    operator = operator or default_actor()
+    with _repo(settings) as repo:
+        doc = repo.document_summary(document_id)
+        if doc is None:
+            raise KeyError(f"没有文档 {document_id}")
+        if case_id is None:
+            case_id = repo.create_case(
+                title=f"取证：{doc['title'] or doc['url']}"[:200],
+                institution_id=doc["institution_id"],
+                categories=sorted({f["category"] for f in doc["findings"]}),
+                created_by=operator,
+            )
+            _log(repo, case_id, operator, "created", f"case:{case_id}", document=document_id)
+        _attach(repo, case_id, document_id, operator)
+        capture = snapshot(settings, doc["url"], case_id, operator=operator, document_id=document_id,
+                           store=repo.store)  # fmt: skip
+    return {"case_id": case_id, "capture": capture}
+
+
 def capture_file(settings: Settings, capture_id: str, name: str) -> Path:
     """The path of one file of a stored capture (for a page that shows the screenshot); KeyError if none."""
     with _repo(settings) as repo:
@@ -314,8 +343,6 @@ def capture_file(settings: Settings, capture_id: str, name: str) -> Path:
 def check_capture(settings: Settings, capture_id: str) -> list[str]:
     """Problems with a stored capture's seal (empty: every file matches its signed manifest)."""
     root = capture_file(settings, capture_id, MANIFEST).parent
-    import json
-
     manifest_data = (root / MANIFEST).read_bytes()
     manifest = json.loads(manifest_data)
     problems = []

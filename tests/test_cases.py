@@ -442,3 +442,33 @@ def test_a_crawl_run_captures_its_severe_findings(tmp_path: Path, web: DemoWeb, 
     (capture,) = app_cases.show_case(settings, case["id"])["captures"]
     assert capture["url"] == expected["js_only_url"] and capture["trigger"] == "auto"
     assert capture["run_id"] == summary["run_id"]
+
+
+@pytest.mark.browser
+def test_capture_button_on_a_document_opens_a_case(tmp_path: Path, expected: dict) -> None:
+    settings = Settings(data_dir=tmp_path, snapshot_allow_private=True)
+    app_cases.init_evidence(settings)
+    store = Store.from_settings(settings)
+    try:
+        doc_id = _save_doc(
+            store, expected["js_only_url"], severity="S2", institution="private-hospital", run_id=None
+        )
+    finally:
+        store.close()
+    res = app_cases.capture_document(settings, doc_id, operator="赵六")
+    shown = app_cases.show_case(settings, res["case_id"])
+    assert shown["case"]["institution_id"] == "private-hospital"
+    assert shown["case"]["categories"] == ["ad_efficacy_guarantee"]
+    assert [d["document_id"] for d in shown["documents"]] == [doc_id]
+    assert [e["action"] for e in shown["custody"]] == ["created", "attached", "captured"]
+    png = app_cases.capture_file(settings, res["capture"]["id"], "screenshot.png")
+    assert png.read_bytes().startswith(b"\x89PNG")
+    for bad in ("../../yijian.db", "/etc/passwd", "nosuch.txt"):
+        with pytest.raises(KeyError):
+            app_cases.capture_file(settings, res["capture"]["id"], bad)
+    # A stored capture whose file was altered on disk is reported by check_capture.
+    text = app_cases.capture_file(settings, res["capture"]["id"], "text.txt")
+    text.write_text("篡改", encoding="utf-8")
+    assert app_cases.check_capture(settings, res["capture"]["id"]) == ["文件被改动：text.txt"]
+    with pytest.raises(KeyError):
+        app_cases.capture_document(settings, "nosuchdoc")
