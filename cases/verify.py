@@ -16,6 +16,7 @@ from cases.bundle import CUSTODY_FILE, PUBLIC_KEY_FILE
 from cases.sealing import DIGEST, MANIFEST, SEAL_FILES, check_signature, fingerprint, load_public_pem
 
 _CHUNK = 1 << 20
+MAX_MANIFEST_BYTES = 64 << 20  # a hostile archive's "manifest" is not read into memory whatever its size
 
 
 class BundleUnreadable(ValueError):
@@ -79,6 +80,8 @@ def verify_bundle(path: Path, *, expected_public_pem: bytes | None = None) -> Ve
         names = {i.filename for i in zf.infolist() if not i.is_dir()}
         if MANIFEST not in names:
             raise BundleUnreadable(f"{path} 不是医鉴证据包：缺少 {MANIFEST}")
+        if zf.getinfo(MANIFEST).file_size > MAX_MANIFEST_BYTES:
+            raise BundleUnreadable(f"{path} 的 {MANIFEST} 大于 {MAX_MANIFEST_BYTES} 字节，不像医鉴证据包")
         manifest_data = zf.read(MANIFEST)
         manifest: Any = {}
         try:
