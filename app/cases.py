@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cases import custody
-from cases.capture import CaptureError, CaptureLimits, capture_page, discard, html_to_pdf
+from cases.capture import BrowserSession, CaptureError, CaptureLimits, capture_page, discard, html_to_pdf
 from cases.safety import TargetRefused, check_target
 from cases.sealing import (
     DIGEST,
@@ -45,6 +45,7 @@ from store.db import Store
 
 __all__ = [
     "STATUSES",
+    "BrowserSession",
     "STATUS_NAMES",
     "BundleUnreadable",
     "CaptureError",
@@ -253,10 +254,12 @@ def snapshot(
     run_id: int | None = None,
     trigger: str = "manual",
     store: Store | None = None,
+    session: BrowserSession | None = None,
 ) -> dict[str, Any]:
     """Capture ``url`` into case ``case_id``: browser capture in a temporary directory, sealed (manifest +
     signature), moved into ``data_dir/evidence/<id>`` in one rename, recorded, logged. Raises CaseNotFound,
-    KeyMissing, TargetRefused or CaptureError; on any failure nothing is left behind."""
+    KeyMissing, TargetRefused or CaptureError; on any failure nothing is left behind. ``session``: a browser
+    kept open across several snapshots (see :class:`cases.capture.BrowserSession`)."""
     operator = operator or default_actor()
     limits = _limits(settings)
     with _repo(settings, store) as repo:
@@ -271,7 +274,7 @@ def snapshot(
             doc_hash = repo.document_summary(document_id)["content_hash"] if document_id else None  # type: ignore[index]
             record = capture_page(
                 url, incoming, limits=limits, operator=operator, case_id=case_id, capture_id=capture_id,
-                extra={"document_id": document_id, "trigger": trigger, "run_id": run_id},
+                extra={"document_id": document_id, "trigger": trigger, "run_id": run_id}, session=session,
             )  # fmt: skip
             manifest_sha = seal_directory(
                 incoming,
@@ -461,26 +464,48 @@ def auto_capture_after_run(settings: Settings, store: Store, run_id: int) -> dic
         ]  # fmt: skip
         summary["candidates"] = len(todo)
         names = {i["id"]: i["name"] for i in store.get_institutions()}
-        for doc in todo[: settings.auto_capture_budget]:
-            case_id = _auto_case(repo, doc["institution_id"], names)
-            if case_id not in summary["cases"]:
-                summary["cases"].append(case_id)
-            try:
-                _attach(repo, case_id, doc["document_id"], AUTO_ACTOR)
-                snapshot(settings, doc["url"], case_id, operator=AUTO_ACTOR, document_id=doc["document_id"],
-                         run_id=run_id, trigger="auto", store=store)  # fmt: skip
-                summary["captured"] += 1
-            except Exception as exc:  # recorded, never fatal
-                summary["failed"] += 1
-                repo.add_capture(
-                    id=_new_capture_id(), case_id=case_id, url=doc["url"], document_id=doc["document_id"],
-                    run_id=run_id, trigger="auto", operator=AUTO_ACTOR, status="failed",
-                    error=f"{type(exc).__name__}: {exc}"[:2000],
-                )  # fmt: skip
+        session = BrowserSession() if todo else None  # one browser for the batch, a fresh context per capture
+        try:
+            _auto_batch(
+                settings, store, repo, run_id, todo[: settings.auto_capture_budget], names, session, summary
+            )
+        finally:
+            if session is not None:
+                session.close()
+                summary["browser_launches"] = session.launches
         summary["over_budget"] = max(0, len(todo) - settings.auto_capture_budget)
     except Exception as exc:  # a broken setting or store must not fail the crawl either
         summary["skipped"] = f"自动取证出错：{type(exc).__name__}: {exc}"
     return summary
+
+
+def _auto_batch(
+    settings: Settings,
+    store: Store,
+    repo: CaseRepository,
+    run_id: int,
+    todo: list[dict[str, Any]],
+    names: dict[str, str],
+    session: BrowserSession | None,
+    summary: dict[str, Any],
+) -> None:
+    """Capture each document into its auto-capture case; a failure becomes a failed capture row."""
+    for doc in todo:
+        case_id = _auto_case(repo, doc["institution_id"], names)
+        if case_id not in summary["cases"]:
+            summary["cases"].append(case_id)
+        try:
+            _attach(repo, case_id, doc["document_id"], AUTO_ACTOR)
+            snapshot(settings, doc["url"], case_id, operator=AUTO_ACTOR, document_id=doc["document_id"],
+                     run_id=run_id, trigger="auto", store=store, session=session)  # fmt: skip
+            summary["captured"] += 1
+        except Exception as exc:  # recorded, never fatal
+            summary["failed"] += 1
+            repo.add_capture(
+                id=_new_capture_id(), case_id=case_id, url=doc["url"], document_id=doc["document_id"],
+                run_id=run_id, trigger="auto", operator=AUTO_ACTOR, status="failed",
+                error=f"{type(exc).__name__}: {exc}"[:2000],
+            )  # fmt: skip
 
 
 def _auto_case(repo: CaseRepository, institution_id: str | None, names: dict[str, str]) -> int:

@@ -29,6 +29,7 @@ import importlib.metadata
 import io
 import json
 import platform
+import queue
 import shutil
 import subprocess
 import sys
@@ -168,6 +169,86 @@ def wacz_available() -> bool:
 
 
 # ------------------------------------------------------------------------------------------------ capture
+class BrowserSession:
+    """One headless Chromium, owned by a worker thread, that runs capture jobs one at a time. Each capture gets a
+    fresh browser context (no profile, no cookies, no cache shared with the previous one); keeping the browser
+    process saves its launch (2–3 s) across a batch such as the automatic captures of a crawl run. Playwright's
+    sync API is bound to the thread that started it, and refuses to run inside an asyncio loop: the worker thread
+    serves callers from any thread, the web console's included. Use as a context manager."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.Queue[Any] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._broken: str | None = None
+        self.launches = 0
+
+    def __enter__(self) -> BrowserSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _serve(self) -> None:
+        from playwright.sync_api import sync_playwright
+
+        try:
+            with sync_playwright() as pw:
+                browser = None
+                while (job := self._jobs.get()) is not None:
+                    fn, box, done = job
+                    try:
+                        if browser is None or not browser.is_connected():
+                            try:
+                                browser = pw.chromium.launch(
+                                    executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+                                )
+                            except Exception as exc:
+                                raise CaptureError(f"无法启动浏览器 {CHROMIUM}：{exc}") from exc
+                            self.launches += 1
+                        box.append(("ok", fn(browser)))
+                    except BaseException as exc:  # handed to the caller's thread
+                        box.append(("error", exc))
+                    done.set()
+                if browser is not None:
+                    browser.close()
+        except BaseException as exc:  # the driver itself failed: fail every waiting and later job
+            self._broken = f"浏览器驱动异常：{exc}"
+            while True:
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is not None:
+                    job[1].append(("error", CaptureError(self._broken)))
+                    job[2].set()
+
+    def run(self, fn: Any, timeout_s: float) -> Any:
+        """Run ``fn(browser)`` on the worker thread; its result, or its exception re-raised here."""
+        if self._broken:
+            raise CaptureError(self._broken)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._serve, name="yijian-browser", daemon=True)
+            self._thread.start()
+        box: list[tuple[str, Any]] = []
+        done = threading.Event()
+        self._jobs.put((fn, box, done))
+        # Every browser call inside has its own timeout; this only guards against a hung browser.
+        if not done.wait(timeout_s):
+            self._broken = f"取证超时（超过 {timeout_s:.0f} 秒浏览器仍未结束）"
+            raise CaptureError(self._broken)
+        kind, value = box[0]
+        if kind == "error":
+            raise value
+        return value
+
+    def close(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            self._jobs.put(None)
+            if not self._broken:
+                self._thread.join(30)
+        self._thread = None
+
+
 def capture_page(
     url: str,
     out_dir: Path,
@@ -177,43 +258,27 @@ def capture_page(
     case_id: int,
     capture_id: str,
     extra: dict[str, Any] | None = None,
+    session: BrowserSession | None = None,
 ) -> dict[str, Any]:
     """Capture ``url`` into the (empty, existing) directory ``out_dir``; returns the capture record, also written
-    as ``capture.json``. Runs in its own thread, so a caller inside an asyncio loop (the web console) can use
-    it too. Raises :class:`TargetRefused` or :class:`CaptureError`."""
+    as ``capture.json``. ``session``: a browser kept open for several captures (one is started and closed for this
+    capture otherwise). Raises :class:`TargetRefused` or :class:`CaptureError`."""
     addresses = check_target(url, allow_private=limits.allow_private)
-    result: dict[str, Any] = {}
-    error: list[BaseException] = []
 
-    def work() -> None:
-        try:
-            result.update(
-                _capture(
-                    url,
-                    out_dir,
-                    limits=limits,
-                    operator=operator,
-                    case_id=case_id,
-                    capture_id=capture_id,
-                    addresses=addresses,
-                    extra=extra or {},
-                )  # fmt: skip
-            )
-        except BaseException as exc:  # re-raised in the caller's thread
-            error.append(exc)
+    def job(browser: Any) -> dict[str, Any]:
+        return _capture(
+            browser, url, out_dir, limits=limits, operator=operator, case_id=case_id, capture_id=capture_id,
+            addresses=addresses, extra=extra or {},
+        )  # fmt: skip
 
-    thread = threading.Thread(target=work, name=f"snapshot-{capture_id}", daemon=True)
-    thread.start()
-    # Every browser call has its own timeout; this join only guards against a hung browser.
-    thread.join(limits.timeout_s * 3 + 60)
-    if thread.is_alive():
-        raise CaptureError(f"取证超时（超过 {limits.timeout_s * 3 + 60:.0f} 秒浏览器仍未结束）")
-    if error:
-        raise error[0]
-    return result
+    if session is not None:
+        return session.run(job, limits.timeout_s * 3 + 60)
+    with BrowserSession() as own:
+        return own.run(job, limits.timeout_s * 3 + 60)
 
 
 def _capture(
+    browser: Any,
     url: str,
     out_dir: Path,
     *,
@@ -226,7 +291,6 @@ def _capture(
 ) -> dict[str, Any]:
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
-    from playwright.sync_api import sync_playwright
 
     from pipelines.extract import extract_html
 
@@ -244,113 +308,113 @@ def _capture(
     t0 = time.perf_counter()
     rec = _Recorder(limits)
     step(f"检查目标地址：{urlsplit(url).hostname} 解析为 {', '.join(addresses)}")
+    browser_version = browser.version
     try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-            try:
-                browser_version = browser.version
-                context = browser.new_context(
-                    accept_downloads=False,
-                    service_workers="block",
-                    viewport=VIEWPORT,
-                    locale="zh-CN",
-                    timezone_id="Asia/Shanghai",
-                )
-                step(
-                    f"启动 Chromium {browser_version}（无头模式，全新无痕上下文，禁止下载，禁用 Service Worker）"
-                )
-                page = context.new_page()
+        # The browser is the session's; this capture owns only its context.
+        context = browser.new_context(
+            accept_downloads=False,
+            service_workers="block",
+            viewport=VIEWPORT,
+            locale="zh-CN",
+            timezone_id="Asia/Shanghai",
+        )
+        try:
+            step(
+                f"使用 Chromium {browser_version}（无头模式），新建无痕浏览上下文（不保留任何登录状态与缓存，"
+                "禁止下载，禁用 Service Worker）"
+            )
+            page = context.new_page()
 
-                def guard(route: Any) -> None:
-                    req_url = route.request.url
-                    if rec.over_cap:
-                        rec.refused.append(f"{req_url}（超过大小上限）")
-                        route.abort("blockedbyclient")
-                    elif not rec.allowed_host(req_url):
-                        rec.refused.append(f"{req_url}（内网或不允许的地址）")
-                        route.abort("blockedbyclient")
-                    else:
-                        route.continue_()
-
-                def on_response(response: Any) -> None:
-                    rec.exchanges.append((response, _iso(utc_now())))
-                    with contextlib.suppress(ValueError):
-                        rec.seen_bytes += int(response.headers.get("content-length") or 0)
-                    if rec.seen_bytes > limits.max_bytes:
-                        rec.over_cap = True
-
-                page.route("**/*", guard)
-                page.on("response", on_response)
-                user_agent = page.evaluate("navigator.userAgent")
-                step(f"访问 {url}")
-                try:
-                    main = page.goto(url, wait_until="load", timeout=remaining_ms())
-                except PlaywrightTimeout as exc:
-                    raise CaptureError(f"页面在 {limits.timeout_s:.0f} 秒内没有加载完成：{url}") from exc
-                except PlaywrightError as exc:
-                    raise CaptureError(f"无法打开 {url}：{exc.message.splitlines()[0]}") from exc
-                if main is None:
-                    raise CaptureError(f"没有得到 {url} 的响应")
-                step(f"收到响应 HTTP {main.status}，最终地址 {page.url}")
-                try:
-                    page.wait_for_load_state(
-                        "networkidle", timeout=min(remaining_ms(), NETWORK_IDLE_WAIT_S * 1000)
-                    )
-                    step("等待网络空闲（JavaScript 渲染完成）")
-                except PlaywrightTimeout:
-                    step(f"网络在 {NETWORK_IDLE_WAIT_S:.0f} 秒内未空闲，按当前渲染结果取证")
-                if main.status >= 400:
-                    step(f"注意：服务器返回错误状态 HTTP {main.status}，仍按原样取证")
-
-                raw = main.body()
-                if len(raw) > limits.max_bytes:
-                    raise CaptureError(f"页面正文 {len(raw)} 字节，超过大小上限 {limits.max_bytes} 字节")
-                final_url = page.url
-                title = page.title()
-                rendered = page.content()
-
-                height = int(page.evaluate("document.documentElement.scrollHeight") or 0)
-                if height > MAX_SCREENSHOT_HEIGHT:
-                    png = page.screenshot(
-                        clip={"x": 0, "y": 0, "width": VIEWPORT["width"], "height": MAX_SCREENSHOT_HEIGHT},
-                        full_page=True,
-                        timeout=remaining_ms(15),
-                    )
-                    step(f"截取整页截图（页面高 {height} 像素，截取前 {MAX_SCREENSHOT_HEIGHT} 像素）")
-                else:
-                    png = page.screenshot(full_page=True, timeout=remaining_ms(15))
-                    step(f"截取整页截图（{VIEWPORT['width']}×{max(height, VIEWPORT['height'])} 像素）")
-                cdp = context.new_cdp_session(page)
-                mhtml = cdp.send("Page.captureSnapshot", {"format": "mhtml"})["data"]
-                step("保存 MHTML 网页快照（CDP Page.captureSnapshot）")
-                pdf = page.pdf(print_background=True, format="A4")
-                step("打印为 PDF")
-
-                exchanges = _collect(rec, limits)
+            def guard(route: Any) -> None:
+                req_url = route.request.url
                 if rec.over_cap:
-                    step(f"资源总量超过大小上限 {limits.max_bytes} 字节，其后的请求被拦截")
-                if rec.refused:
-                    step(f"拦截了 {len(rec.refused)} 个请求：{'; '.join(rec.refused[:5])}")
-                if not limits.allow_private:
-                    internal = sorted(
-                        {x.server_ip for x in exchanges if x.server_ip and is_internal(x.server_ip)}
-                    )
-                    if internal:
-                        raise CaptureError(f"拒绝取证：页面实际连接了内网地址 {', '.join(internal)}")
-                redirects = _redirect_chain(main)
-                headers = {
-                    "request": {"method": main.request.method, "headers": main.request.headers_array()},
-                    "response": {
-                        "status": main.status,
-                        "status_text": main.status_text,
-                        "headers": main.headers_array(),
-                        "server_addr": main.server_addr(),
-                        "security_details": main.security_details(),
-                    },
-                }
-                server_date = main.headers.get("date")
-            finally:
-                browser.close()
+                    rec.refused.append(f"{req_url}（超过大小上限）")
+                    route.abort("blockedbyclient")
+                elif not rec.allowed_host(req_url):
+                    rec.refused.append(f"{req_url}（内网或不允许的地址）")
+                    route.abort("blockedbyclient")
+                else:
+                    route.continue_()
+
+            def on_response(response: Any) -> None:
+                rec.exchanges.append((response, _iso(utc_now())))
+                with contextlib.suppress(ValueError):
+                    rec.seen_bytes += int(response.headers.get("content-length") or 0)
+                if rec.seen_bytes > limits.max_bytes:
+                    rec.over_cap = True
+
+            page.route("**/*", guard)
+            page.on("response", on_response)
+            user_agent = page.evaluate("navigator.userAgent")
+            step(f"访问 {url}")
+            try:
+                main = page.goto(url, wait_until="load", timeout=remaining_ms())
+            except PlaywrightTimeout as exc:
+                raise CaptureError(f"页面在 {limits.timeout_s:.0f} 秒内没有加载完成：{url}") from exc
+            except PlaywrightError as exc:
+                raise CaptureError(f"无法打开 {url}：{exc.message.splitlines()[0]}") from exc
+            if main is None:
+                raise CaptureError(f"没有得到 {url} 的响应")
+            step(f"收到响应 HTTP {main.status}，最终地址 {page.url}")
+            try:
+                page.wait_for_load_state(
+                    "networkidle", timeout=min(remaining_ms(), NETWORK_IDLE_WAIT_S * 1000)
+                )
+                step("等待网络空闲（JavaScript 渲染完成）")
+            except PlaywrightTimeout:
+                step(f"网络在 {NETWORK_IDLE_WAIT_S:.0f} 秒内未空闲，按当前渲染结果取证")
+            if main.status >= 400:
+                step(f"注意：服务器返回错误状态 HTTP {main.status}，仍按原样取证")
+
+            raw = main.body()
+            if len(raw) > limits.max_bytes:
+                raise CaptureError(f"页面正文 {len(raw)} 字节，超过大小上限 {limits.max_bytes} 字节")
+            final_url = page.url
+            title = page.title()
+            rendered = page.content()
+
+            height = int(page.evaluate("document.documentElement.scrollHeight") or 0)
+            if height > MAX_SCREENSHOT_HEIGHT:
+                png = page.screenshot(
+                    clip={"x": 0, "y": 0, "width": VIEWPORT["width"], "height": MAX_SCREENSHOT_HEIGHT},
+                    full_page=True,
+                    timeout=remaining_ms(15),
+                )
+                step(f"截取整页截图（页面高 {height} 像素，截取前 {MAX_SCREENSHOT_HEIGHT} 像素）")
+            else:
+                png = page.screenshot(full_page=True, timeout=remaining_ms(15))
+                step(f"截取整页截图（{VIEWPORT['width']}×{max(height, VIEWPORT['height'])} 像素）")
+            cdp = context.new_cdp_session(page)
+            mhtml = cdp.send("Page.captureSnapshot", {"format": "mhtml"})["data"]
+            step("保存 MHTML 网页快照（CDP Page.captureSnapshot）")
+            pdf = page.pdf(print_background=True, format="A4")
+            step("打印为 PDF")
+
+            exchanges = _collect(rec, limits)
+            if rec.over_cap:
+                step(f"资源总量超过大小上限 {limits.max_bytes} 字节，其后的请求被拦截")
+            if rec.refused:
+                step(f"拦截了 {len(rec.refused)} 个请求：{'; '.join(rec.refused[:5])}")
+            if not limits.allow_private:
+                internal = sorted(
+                    {x.server_ip for x in exchanges if x.server_ip and is_internal(x.server_ip)}
+                )
+                if internal:
+                    raise CaptureError(f"拒绝取证：页面实际连接了内网地址 {', '.join(internal)}")
+            redirects = _redirect_chain(main)
+            headers = {
+                "request": {"method": main.request.method, "headers": main.request.headers_array()},
+                "response": {
+                    "status": main.status,
+                    "status_text": main.status_text,
+                    "headers": main.headers_array(),
+                    "server_addr": main.server_addr(),
+                    "security_details": main.security_details(),
+                },
+            }
+            server_date = main.headers.get("date")
+        finally:
+            context.close()
     except PlaywrightError as exc:
         raise CaptureError(f"浏览器出错：{exc.message.splitlines()[0] if exc.message else exc}") from exc
 
@@ -561,37 +625,30 @@ def _write_wacz(out_dir: Path, record: dict[str, Any], main_at: str) -> None:
         raise CaptureError(f"WACZ 打包失败：{chatter.getvalue().strip()[-500:]}")
 
 
-def html_to_pdf(html: str, *, timeout_s: float = 60.0) -> bytes:
-    """Print a local HTML document (the extraction record) to PDF with the same Chromium; no network access."""
-    from playwright.sync_api import sync_playwright
+def html_to_pdf(html: str, *, timeout_s: float = 60.0, session: BrowserSession | None = None) -> bytes:
+    """Print a local HTML document (the extraction record) to PDF with the same Chromium; JavaScript off and every
+    request aborted, so the document reaches nothing."""
 
-    out: list[bytes] = []
-    error: list[BaseException] = []
-
-    def work() -> None:
+    def job(browser: Any) -> bytes:
+        context = browser.new_context(accept_downloads=False, java_script_enabled=False)
         try:
-            with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-                try:
-                    context = browser.new_context(accept_downloads=False, java_script_enabled=False)
-                    page = context.new_page()
-                    page.route("**/*", lambda route: route.abort())
-                    page.set_content(html, wait_until="load", timeout=timeout_s * 1000)
-                    out.append(page.pdf(format="A4", print_background=True, margin={"top": "15mm",
-                               "bottom": "15mm", "left": "12mm", "right": "12mm"}))  # fmt: skip
-                finally:
-                    browser.close()
-        except BaseException as exc:
-            error.append(exc)
+            page = context.new_page()
+            page.route("**/*", lambda route: route.abort())
+            page.set_content(html, wait_until="load", timeout=timeout_s * 1000)
+            margin = {"top": "15mm", "bottom": "15mm", "left": "12mm", "right": "12mm"}
+            return page.pdf(format="A4", print_background=True, margin=margin)
+        finally:
+            context.close()
 
-    thread = threading.Thread(target=work, name="record-pdf", daemon=True)
-    thread.start()
-    thread.join(timeout_s * 2 + 30)
-    if error:
-        raise CaptureError(f"笔录 PDF 生成失败：{error[0]}") from error[0]
-    if not out:
-        raise CaptureError("笔录 PDF 生成超时")
-    return out[0]
+    try:
+        if session is not None:
+            return session.run(job, timeout_s * 2 + 30)
+        with BrowserSession() as own:
+            return own.run(job, timeout_s * 2 + 30)
+    except CaptureError:
+        raise
+    except Exception as exc:
+        raise CaptureError(f"笔录 PDF 生成失败：{exc}") from exc
 
 
 def validate_wacz(path: Path) -> tuple[bool, str]:

@@ -398,6 +398,7 @@ def test_auto_capture_after_a_run_takes_severe_findings_within_budget(tmp_path: 
         store.close()
     assert summary["candidates"] == 3 and summary["over_budget"] == 1
     assert summary["captured"] == 1 and summary["failed"] == 1
+    assert summary["browser_launches"] == 1  # one browser for the batch (a fresh context per capture)
     cases = {c["institution_id"]: c for c in app_cases.list_cases(settings)}
     assert set(cases) == {None, "private-hospital"} and all(c["origin"] == "auto" for c in cases.values())
     held = app_cases.show_case(settings, cases[None]["id"])
