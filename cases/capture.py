@@ -568,7 +568,7 @@ def _write_warc(path: Path, exchanges: list[_Exchange], record: dict[str, Any], 
             resp_headers = StatusAndHeaders(
                 f"{x.status} {x.status_text}".strip(), headers, protocol="HTTP/1.1"
             )
-            warc_headers = {"WARC-Date": x.at.replace("Z", "Z")}
+            warc_headers = {"WARC-Date": x.at}
             if x.server_ip:
                 warc_headers["WARC-IP-Address"] = x.server_ip
             response = writer.create_warc_record(
