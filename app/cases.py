@@ -40,7 +40,7 @@ from cases.status import STATUS_NAMES, STATUSES, InvalidTransition, check_transi
 from cases.verify import BundleUnreadable, VerifyReport, verify_bundle
 from config import Settings
 from domain.labels import SEVERITIES
-from store.cases import CaseNotFound, CaseRepository, StaleStatus
+from store.cases import CaseNotFound, CaseRepository, ChainMoved, StaleStatus, utc_iso
 from store.db import Store
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "BundleUnreadable",
     "CaptureError",
     "CaseNotFound",
+    "ExportConflict",
     "InvalidTransition",
     "KeyMissing",
     "TargetRefused",
@@ -72,6 +73,12 @@ __all__ = [
 ]
 
 AUTO_ACTOR = "auto-capture"
+
+
+class ExportConflict(RuntimeError):
+    """The case's custody log changed while its bundle was being written; export again."""
+
+
 _INCOMING = ".incoming"
 
 
@@ -368,8 +375,8 @@ def check_capture(settings: Settings, capture_id: str) -> list[str]:
 
 # ------------------------------------------------------------------------------------------ export/verify
 def export_case(settings: Settings, case_id: int, out: Path, *, actor: str | None = None) -> dict[str, Any]:
-    """Write the case's sealed bundle to ``out`` (the export is logged first, so the bundle's custody log
-    ends with it)."""
+    """Write the case's sealed bundle to ``out``. Its custody log ends with this export's entry, which is stored
+    only once the bundle is written (a failed export leaves no "exported" entry and no file)."""
     from cases.bundle import write_bundle
 
     actor = actor or default_actor()
@@ -384,15 +391,6 @@ def export_case(settings: Settings, case_id: int, out: Path, *, actor: str | Non
         if case["institution_id"]:
             names = {i["id"]: i["name"] for i in repo.store.get_institutions()}
             institution = f"{names.get(case['institution_id'], '')}（{case['institution_id']}）"
-        _log(
-            repo,
-            case_id,
-            actor,
-            "exported",
-            f"case:{case_id}",
-            file=out.name,
-            captures=[c["id"] for c in captures],
-        )
         entries = repo.custody(case_id)
         store = repo.store
 
@@ -405,11 +403,37 @@ def export_case(settings: Settings, case_id: int, out: Path, *, actor: str | Non
             except (OSError, KeyError, ValueError):
                 return None
 
-        return write_bundle(
+        # The export's own custody entry must be inside the bundle, and must not be stored if no bundle is
+        # written: prepare it on the current head, write the bundle, then store it only if the head has not moved.
+        exported: dict[str, Any] = {
+            "case_id": case_id,
+            "seq": len(entries) + 1,
+            "at": utc_iso(),
+            "actor": actor,
+            "action": "exported",
+            "object": f"case:{case_id}",
+            "details": {"file": out.name, "captures": [c["id"] for c in captures]},
+            "prev_hash": entries[-1]["entry_hash"] if entries else custody.GENESIS_HASH,
+        }
+        exported["entry_hash"] = custody.entry_hash(exported)
+        result = write_bundle(
             out, case=case, institution=institution, notes=repo.notes(case_id), documents=documents,
             document_raw=raw_body, captures=[(c, settings.data_dir / c["path"]) for c in captures],
-            custody_entries=entries, key=key, html_to_pdf=html_to_pdf, yijian_version=_yijian_version(),
+            custody_entries=[*entries, exported], key=key, html_to_pdf=html_to_pdf,
+            yijian_version=_yijian_version(),
         )  # fmt: skip
+        try:
+            stored = repo.append_custody(
+                case_id, actor=actor, action="exported", obj=exported["object"], details=exported["details"],
+                seal=custody.entry_hash, at=exported["at"], expect_prev=exported["prev_hash"],
+            )  # fmt: skip
+        except ChainMoved as exc:
+            out.unlink(missing_ok=True)
+            raise ExportConflict("导出期间案件有新的保管记录，请重新导出") from exc
+        if stored["entry_hash"] != exported["entry_hash"]:  # a bug: the bundle must end with the stored entry
+            out.unlink(missing_ok=True)
+            raise ExportConflict("保管记录与证据包不一致，未导出")
+        return result
 
 
 def verify(path: Path, *, public_key: Path | None = None) -> VerifyReport:

@@ -208,11 +208,11 @@ def case_export(
     case_id: int, out_path: Path, actor: str | None, data_dir: Path | None, as_json: bool
 ) -> None:
     """导出案件证据包（ZIP：取证文件、清单、签名、公钥、保管记录、电子数据提取笔录）。"""
-    from app.cases import CaptureError, CaseNotFound, KeyMissing, export_case
+    from app.cases import CaptureError, CaseNotFound, ExportConflict, KeyMissing, export_case
 
     try:
         res = export_case(_settings(data_dir), case_id, out_path, actor=actor)
-    except (CaseNotFound, KeyMissing, CaptureError) as exc:
+    except (CaseNotFound, KeyMissing, CaptureError, ExportConflict) as exc:
         raise _fail(exc) from exc
     if as_json:
         _dump(res)

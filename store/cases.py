@@ -38,6 +38,15 @@ class StaleStatus(ValueError):
     """The case's status changed under us (compare-and-set failed)."""
 
 
+class ChainMoved(RuntimeError):
+    """Another entry was appended to the custody chain since the caller read its head."""
+
+
+def utc_iso() -> str:
+    """A custody entry's time: UTC, microseconds, ``Z``."""
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
 def _iso(value: datetime | None) -> str | None:
     value = as_utc(value)
     return value.isoformat() if value else None
@@ -348,9 +357,13 @@ class CaseRepository:
         obj: str,
         details: dict[str, Any] | None,
         seal: Callable[[dict[str, Any]], str],
+        at: str | None = None,
+        expect_prev: str | None = None,
     ) -> dict[str, Any]:
         """Append one entry to the case's chain in one write transaction: ``seal`` computes the entry hash of
-        the entry (given without ``entry_hash``) whose ``prev_hash`` is the current head."""
+        the entry (given without ``entry_hash``) whose ``prev_hash`` is the current head. ``at`` fixes the entry's
+        time; ``expect_prev`` raises :class:`ChainMoved` unless the head is still that hash (an entry prepared
+        before it is stored, such as the export's, which must be in the bundle it describes)."""
         with self.store._write() as s:
             if s.get(CaseRow, case_id) is None:
                 raise CaseNotFound(case_id)
@@ -359,15 +372,18 @@ class CaseRepository:
                 .where(CustodyEntryRow.case_id == case_id)
                 .order_by(CustodyEntryRow.seq.desc())
             ).first()
+            prev = head.entry_hash if head else GENESIS_HASH
+            if expect_prev is not None and prev != expect_prev:
+                raise ChainMoved(f"custody chain of case {case_id} moved on")
             entry: dict[str, Any] = {
                 "case_id": case_id,
                 "seq": (head.seq + 1) if head else 1,
-                "at": datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+                "at": at or utc_iso(),
                 "actor": actor,
                 "action": action,
                 "object": obj,
                 "details": dict(details or {}),
-                "prev_hash": head.entry_hash if head else GENESIS_HASH,
+                "prev_hash": prev,
             }
             entry["entry_hash"] = seal(entry)
             s.add(CustodyEntryRow(**entry))

@@ -353,6 +353,26 @@ def test_case_life_cycle_and_custody_chain(tmp_path: Path) -> None:
     assert custody.verify_chain([entries[1], entries[0], entries[2]]).index == 1  # type: ignore[union-attr]
 
 
+def test_a_failed_export_logs_nothing_and_a_moved_chain_is_refused(tmp_path: Path) -> None:
+    from store.cases import CaseRepository, ChainMoved
+
+    settings = Settings(data_dir=tmp_path / "d")
+    app_cases.init_evidence(settings)
+    case_id = app_cases.create_case(settings, "测试", actor="甲")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(OSError):
+        app_cases.export_case(settings, case_id, blocker / "bundle.zip", actor="甲")
+    assert [e["action"] for e in app_cases.show_case(settings, case_id)["custody"]] == ["created"]
+    store = Store.from_settings(settings)
+    try:
+        with pytest.raises(ChainMoved):
+            CaseRepository(store).append_custody(case_id, actor="甲", action="exported", obj="x", details={},
+                                                 seal=custody.entry_hash, expect_prev="f" * 64)  # fmt: skip
+    finally:
+        store.close()
+
+
 def test_cli_case_commands(tmp_path: Path) -> None:
     data = tmp_path / "d"
     created = _cli("case", "create", "--title", "案件甲", data=data)
