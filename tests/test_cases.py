@@ -493,3 +493,56 @@ def test_capture_button_on_a_document_opens_a_case(tmp_path: Path, expected: dic
     assert app_cases.check_capture(settings, res["capture"]["id"]) == ["文件被改动：text.txt"]
     with pytest.raises(KeyError):
         app_cases.capture_document(settings, "nosuchdoc")
+
+
+@pytest.mark.browser
+def test_redirect_chain_subresources_and_image_pixels(tmp_path: Path, expected: dict) -> None:
+    """A short link that redirects (302) to the demo's image-only ad: the chain is recorded, the image is in the
+    WARC, and the screenshot's pixels show the text drawn in the image."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from warcio.archiveiterator import ArchiveIterator
+
+    from pipelines.ocr import ocr_image
+
+    class ShortLink(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            self.send_response(302)
+            self.send_header("Location", expected["ocr_url"])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ShortLink)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    short = f"http://127.0.0.1:{server.server_address[1]}/go"
+    try:
+        settings = Settings(data_dir=tmp_path, snapshot_allow_private=True)
+        app_cases.init_evidence(settings)
+        case_id = app_cases.create_case(settings, "短链接", actor="甲")
+        cap = app_cases.snapshot(settings, short, case_id, operator="甲")
+    finally:
+        server.shutdown()
+        server.server_close()
+    cap_dir = tmp_path / cap["path"]
+    assert cap["url"] == short and cap["final_url"] == expected["ocr_url"]
+    chain = json.loads((cap_dir / "redirects.json").read_text())
+    assert [(c["url"], c["status"]) for c in chain] == [(short, 302), (expected["ocr_url"], 200)]
+    assert chain[0]["location"] == expected["ocr_url"]
+    responses: dict[str, tuple[str, bytes]] = {}
+    with open(cap_dir / "capture.warc.gz", "rb") as fh:
+        for rec in ArchiveIterator(fh):
+            if rec.rec_type == "response":
+                status = rec.http_headers.get_statuscode()
+                responses[rec.rec_headers.get_header("WARC-Target-URI")] = (
+                    status,
+                    rec.content_stream().read(),
+                )
+    assert responses[short][0] == "302"
+    assert responses[expected["ocr_image_src"]][1].startswith(b"\x89PNG")  # the subresource, body and all
+    text = ocr_image((cap_dir / "screenshot.png").read_bytes()).replace(" ", "")
+    assert all(word in text for word in expected["ocr_text"]), text
