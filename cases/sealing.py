@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -98,7 +98,10 @@ def public_pem(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
 
 
 def load_public_pem(data: bytes) -> Ed25519PublicKey:
-    key = serialization.load_pem_public_key(data)
+    try:
+        key = serialization.load_pem_public_key(data)
+    except UnsupportedAlgorithm as exc:
+        raise ValueError(f"不支持的公钥算法：{exc}") from exc
     if not isinstance(key, Ed25519PublicKey):
         raise ValueError("不是 Ed25519 公钥")
     return key
@@ -153,8 +156,10 @@ def seal_directory(root: Path, key: Ed25519PrivateKey, metadata: dict[str, Any])
     return digest["hash"].removeprefix("sha256:")
 
 
-def check_signature(public_key: Ed25519PublicKey, manifest_data: bytes, digest: dict[str, Any]) -> list[str]:
+def check_signature(public_key: Ed25519PublicKey, manifest_data: bytes, digest: Any) -> list[str]:
     """Problems with a manifest's signed digest (empty when the digest matches and the signature holds)."""
+    if not isinstance(digest, dict):
+        return [f"{DIGEST} 不是 JSON 对象"]
     problems = []
     actual = "sha256:" + sha256_bytes(manifest_data)
     if digest.get("hash") != actual:
@@ -162,6 +167,6 @@ def check_signature(public_key: Ed25519PublicKey, manifest_data: bytes, digest: 
     try:
         sig = base64.b64decode(str(digest.get("signature", "")), validate=True)
         public_key.verify(sig, str(digest.get("hash", "")).encode("ascii"))
-    except (InvalidSignature, ValueError):
+    except (InvalidSignature, ValueError, UnicodeEncodeError):
         problems.append(f"{DIGEST} 的签名无效（清单摘要不是由该公钥签署的）")
     return problems
