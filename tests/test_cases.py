@@ -546,3 +546,40 @@ def test_redirect_chain_subresources_and_image_pixels(tmp_path: Path, expected: 
     assert responses[expected["ocr_image_src"]][1].startswith(b"\x89PNG")  # the subresource, body and all
     text = ocr_image((cap_dir / "screenshot.png").read_bytes()).replace(" ", "")
     assert all(word in text for word in expected["ocr_text"]), text
+
+
+def test_verify_survives_hostile_bundles(tmp_path: Path) -> None:
+    """A bundle sealed by hand (no browser): intact it verifies; malformed seal files are reported, not crashes."""
+    from cases.sealing import ensure_key, load_private_key, public_pem, seal_directory
+    from cases.verify import verify_bundle
+
+    ensure_key(tmp_path / "keys")
+    key = load_private_key(tmp_path / "keys")
+    root = tmp_path / "b"
+    (root / "captures" / "c1").mkdir(parents=True)
+    (root / "captures" / "c1" / "text.txt").write_text("一次根治", encoding="utf-8")
+    seal_directory(root / "captures" / "c1", key, {"name": "c1"})
+    entry = {"case_id": 1, "seq": 1, "at": "2026-01-01T00:00:00Z", "actor": "甲", "action": "created",
+             "object": "case:1", "details": {}, "prev_hash": custody.GENESIS_HASH}  # fmt: skip
+    entry["entry_hash"] = custody.entry_hash(entry)
+    (root / "custody.jsonl").write_bytes(custody.to_jsonl([entry]))
+    (root / "public_key.pem").write_bytes(public_pem(key))
+    seal_directory(root, key, {"name": "bundle", "custodyHead": entry["entry_hash"]})
+    bundle = tmp_path / "bundle.zip"
+    with zipfile.ZipFile(bundle, "w") as zf:
+        for p in sorted(root.rglob("*")):
+            if p.is_file():
+                zf.write(p, p.relative_to(root).as_posix())
+    assert verify_bundle(bundle).ok
+    variants = {
+        "datapackage-digest.json": b"[1, 2]",
+        "datapackage.json": b"\xff\xfe",
+        "custody.jsonl": b"\xff\n{",
+        "public_key.pem": b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+        "captures/c1/datapackage-digest.json": json.dumps({"hash": "sha256:é", "signature": "!!"}).encode(),
+    }
+    for name, data in variants.items():
+        bad = tmp_path / "bad.zip"
+        _rewrite(bundle, bad, {name: data})
+        report = verify_bundle(bad)
+        assert not report.ok and report.problems(), name
