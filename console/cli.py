@@ -256,6 +256,9 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
             for k, v in summary[key].items():
                 t.add_row(_esc(str(k)), str(v))
             out.print(t)
+    auto = summary.get("auto_capture") or {}
+    if auto.get("captured") or auto.get("failed"):
+        out.print(f"自动取证：成功 {auto['captured']} 个，失败 {auto['failed']} 个，案件 {auto.get('cases')}")
 
 
 # ------------------------------------------------------------------------------------------- feedback
