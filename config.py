@@ -117,6 +117,11 @@ class Settings(BaseSettings):
     snapshot_max_mb: float = Field(
         50.0, description="网页取证的大小上限（MB）：页面及其资源超过此总量时停止加载，正文超过即放弃"
     )
+    tsa_url: str | None = Field(
+        None,
+        description="RFC 3161 可信时间戳服务（TSA）地址；设置后每次取证与导出都为清单申请时间戳（datapackage.tsr），"
+        "服务不可用时取证照常完成并记录原因；默认不申请",
+    )
     auto_capture_min_severity: str = Field(
         "S1",
         description="抓取后自动取证的严重度门槛：命中达到该级别（含）以上的页面自动取证；可写多个，逗号分隔，如 S1,P1；"

@@ -37,6 +37,7 @@ from cases.sealing import (
     sha256_file,
 )
 from cases.status import STATUS_NAMES, STATUSES, InvalidTransition, check_transition
+from cases.timestamp import stamp_directory
 from cases.verify import BundleUnreadable, VerifyReport, verify_bundle
 from config import Settings
 from domain.labels import SEVERITIES
@@ -289,6 +290,7 @@ def snapshot(
                 {"name": f"capture-{capture_id}", "title": f"取证 {capture_id}：{record['final_url']}",
                  "created": record["capture_finished_utc"], "software": f"Yijian {_yijian_version()}"},
             )  # fmt: skip
+            stamp = stamp_directory(incoming, settings.tsa_url) if settings.tsa_url else None
             os.replace(incoming, final)
         except BaseException:
             discard(incoming)
@@ -301,7 +303,7 @@ def snapshot(
                 path=str(final.relative_to(settings.data_dir)), manifest_sha256=manifest_sha,
                 content_sha256=record["raw_html_sha256"],
                 meta={"title": record["title"], "http_status": record["http_status"],
-                      "duration_s": record["duration_s"], "document_content_hash": doc_hash},
+                      "duration_s": record["duration_s"], "document_content_hash": doc_hash, "timestamp": stamp},
             )  # fmt: skip
             _log(repo, case_id, operator, "captured", f"capture:{capture_id}", url=url,
                  final_url=record["final_url"], manifest_sha256=manifest_sha)  # fmt: skip
@@ -420,7 +422,7 @@ def export_case(settings: Settings, case_id: int, out: Path, *, actor: str | Non
             out, case=case, institution=institution, notes=repo.notes(case_id), documents=documents,
             document_raw=raw_body, captures=[(c, settings.data_dir / c["path"]) for c in captures],
             custody_entries=[*entries, exported], key=key, html_to_pdf=html_to_pdf,
-            yijian_version=_yijian_version(),
+            yijian_version=_yijian_version(), tsa_url=settings.tsa_url,
         )  # fmt: skip
         try:
             stored = repo.append_custody(
@@ -436,9 +438,14 @@ def export_case(settings: Settings, case_id: int, out: Path, *, actor: str | Non
         return result
 
 
-def verify(path: Path, *, public_key: Path | None = None) -> VerifyReport:
-    """Check a bundle (see cases.verify); ``public_key``: also require that it was signed with this key."""
-    return verify_bundle(path, expected_public_pem=public_key.read_bytes() if public_key else None)
+def verify(path: Path, *, public_key: Path | None = None, tsa_ca: Path | None = None) -> VerifyReport:
+    """Check a bundle (see cases.verify); ``public_key``: also require that it was signed with this key;
+    ``tsa_ca``: verify RFC 3161 timestamps' signatures against this CA certificate (PEM)."""
+    return verify_bundle(
+        path,
+        expected_public_pem=public_key.read_bytes() if public_key else None,
+        tsa_ca_pem=tsa_ca.read_bytes() if tsa_ca else None,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- auto

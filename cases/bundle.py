@@ -13,6 +13,7 @@ Layout::
     public_key.pem                 the Ed25519 public key the manifests are signed with
     datapackage.json               every file above: path, SHA-256, size
     datapackage-digest.json        SHA-256 of datapackage.json, signed
+    datapackage.tsr                RFC 3161 timestamp over datapackage.json, when a TSA is configured
 
 The bundle is built in a temporary directory and moved into place when complete.
 """
@@ -35,6 +36,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from cases import custody
 from cases.sealing import MANIFEST, fingerprint, public_pem, seal_directory, sha256_file
 from cases.status import STATUS_NAMES
+from cases.timestamp import stamp_directory
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PUBLIC_KEY_FILE = "public_key.pem"
@@ -100,6 +102,7 @@ def write_bundle(
     key: Ed25519PrivateKey,
     html_to_pdf: Callable[[str], bytes],
     yijian_version: str,
+    tsa_url: str | None = None,
 ) -> dict[str, Any]:
     """Write the bundle ZIP to ``out``; returns a summary (files, manifest digest, bytes)."""
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -170,6 +173,7 @@ def write_bundle(
                 "custodyEntries": len(custody_entries),
             },
         )
+        stamp = stamp_directory(root, tsa_url) if tsa_url else None
         staging = Path(tmp) / "bundle.zip"
         files = sorted(p for p in root.rglob("*") if p.is_file())
         with zipfile.ZipFile(staging, "w", compression=zipfile.ZIP_DEFLATED) as zf:
@@ -178,7 +182,8 @@ def write_bundle(
                 compress = zipfile.ZIP_STORED if path.suffix in {".png", ".gz", ".wacz", ".pdf"} else None
                 zf.write(path, path.relative_to(root).as_posix(), compress_type=compress)
         os.replace(staging, out)
-    return {"path": str(out), "files": len(files), "bytes": out.stat().st_size, "manifest_sha256": digest}
+    return {"path": str(out), "files": len(files), "bytes": out.stat().st_size, "manifest_sha256": digest,
+            "timestamp": stamp}  # fmt: skip
 
 
 def _json(value: Any) -> bytes:

@@ -26,7 +26,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 MANIFEST = "datapackage.json"
 DIGEST = "datapackage-digest.json"
-SEAL_FILES = frozenset({MANIFEST, DIGEST})
+TIMESTAMP_TOKEN = "datapackage.tsr"  # optional RFC 3161 token over the manifest (cases.timestamp)
+SEAL_FILES = frozenset({MANIFEST, DIGEST, TIMESTAMP_TOKEN})
 PRIVATE_KEY_NAME = "evidence-ed25519.key"
 PUBLIC_KEY_NAME = "evidence-ed25519.pub.pem"
 _CHUNK = 1 << 20

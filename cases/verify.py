@@ -13,7 +13,16 @@ from typing import Any
 
 from cases import custody
 from cases.bundle import CUSTODY_FILE, PUBLIC_KEY_FILE
-from cases.sealing import DIGEST, MANIFEST, SEAL_FILES, check_signature, fingerprint, load_public_pem
+from cases.sealing import (
+    DIGEST,
+    MANIFEST,
+    SEAL_FILES,
+    TIMESTAMP_TOKEN,
+    check_signature,
+    fingerprint,
+    load_public_pem,
+)
+from cases.timestamp import check_token
 
 _CHUNK = 1 << 20
 MAX_MANIFEST_BYTES = 64 << 20  # a hostile archive's "manifest" is not read into memory whatever its size
@@ -35,6 +44,9 @@ class VerifyReport:
     custody_entries: int = 0
     key_fingerprint: str = ""
     key_mismatch: str | None = None
+    timestamps: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # {"manifest", "genTime"} per RFC 3161 token
 
     @property
     def ok(self) -> bool:
@@ -70,7 +82,9 @@ def _sha256(zf: zipfile.ZipFile, name: str) -> str:
     return h.hexdigest()
 
 
-def verify_bundle(path: Path, *, expected_public_pem: bytes | None = None) -> VerifyReport:
+def verify_bundle(
+    path: Path, *, expected_public_pem: bytes | None = None, tsa_ca_pem: bytes | None = None
+) -> VerifyReport:
     report = VerifyReport(path=str(path))
     try:
         zf = zipfile.ZipFile(path)
@@ -141,7 +155,19 @@ def verify_bundle(path: Path, *, expected_public_pem: bytes | None = None) -> Ve
                 for problem in check_signature(public, zf.read(cap_manifest), cap_digest):
                     report.signature.append(f"{prefix}：{problem}")
 
-        # 4. The custody chain, and that its head is the one the signed manifest names.
+        # 4. RFC 3161 timestamps, where a TSA stamped a manifest: over that manifest (and signed by the TSA).
+        for token_name in sorted(
+            n for n in names if n == TIMESTAMP_TOKEN or n.endswith("/" + TIMESTAMP_TOKEN)
+        ):
+            manifest_name = token_name[: -len(TIMESTAMP_TOKEN)] + MANIFEST
+            if manifest_name not in names:
+                continue
+            gen_time, problems = check_token(zf.read(token_name), zf.read(manifest_name), ca_pem=tsa_ca_pem)
+            report.timestamps.append({"manifest": manifest_name, "genTime": gen_time, "verified": not problems,
+                                      "chain_checked": tsa_ca_pem is not None})  # fmt: skip
+            report.signature += [f"{token_name}：{p}" for p in problems]
+
+        # 5. The custody chain, and that its head is the one the signed manifest names.
         if CUSTODY_FILE in names:
             try:
                 entries = custody.parse_jsonl(zf.read(CUSTODY_FILE))

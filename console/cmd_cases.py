@@ -252,14 +252,16 @@ def snapshot(url: str, case_id: int, operator: str | None, data_dir: Path | None
 @click.argument("bundle", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--public-key", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="要求证据包由此公钥（PEM）签署")  # fmt: skip
+@click.option("--tsa-ca", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="可信时间戳机构的根证书（PEM），用于核验时间戳签名")  # fmt: skip
 @json_option
-def verify(bundle: Path, public_key: Path | None, as_json: bool) -> None:
+def verify(bundle: Path, public_key: Path | None, tsa_ca: Path | None, as_json: bool) -> None:
     """核验证据包：每个文件的哈希、签名与保管链。完好退出码 0，被改动 1，无法读取 2。"""
     from app.cases import BundleUnreadable
     from app.cases import verify as run_verify
 
     try:
-        report = run_verify(bundle, public_key=public_key)
+        report = run_verify(bundle, public_key=public_key, tsa_ca=tsa_ca)
     except BundleUnreadable as exc:
         console.print(f"[red]{_esc(exc)}[/red]")
         sys.exit(2)
@@ -268,6 +270,11 @@ def verify(bundle: Path, public_key: Path | None, as_json: bool) -> None:
     elif report.ok:
         out.print(f"[green]证据包完好[/green]：{report.files_checked} 个文件哈希一致，签名有效"
                   f"（公钥指纹 {report.key_fingerprint}），保管记录 {report.custody_entries} 条哈希链完整")  # fmt: skip
+        for ts in report.timestamps:
+            checked = (
+                "签名与证书链已核验" if ts["chain_checked"] else "未核验签名（可用 --tsa-ca 指定根证书）"
+            )
+            out.print(f"  可信时间戳 {ts['manifest']}：{ts['genTime']}（{checked}）")
     else:
         out.print("[red]证据包未通过核验[/red]：")
         for line in report.problems():

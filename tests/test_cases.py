@@ -583,3 +583,49 @@ def test_verify_survives_hostile_bundles(tmp_path: Path) -> None:
         _rewrite(bundle, bad, {name: data})
         report = verify_bundle(bad)
         assert not report.ok and report.problems(), name
+
+
+@pytest.mark.browser
+def test_rfc3161_timestamps_from_a_tsa(tmp_path: Path, expected: dict) -> None:
+    """With `tsa_url` set, the capture's and the bundle's manifests are timestamped by the TSA (OpenSSL's `ts`
+    responder, see tests/tsa_openssl.py); verify checks the tokens against the manifests and the TSA's root; a
+    TSA that is down costs nothing but a note."""
+    from tests.tsa_openssl import openssl_tsa
+
+    with openssl_tsa() as tsa:
+        settings = Settings(data_dir=tmp_path / "d", snapshot_allow_private=True, tsa_url=tsa.url)
+        app_cases.init_evidence(settings)
+        case_id = app_cases.create_case(settings, "时间戳", actor="甲")
+        cap = app_cases.snapshot(settings, expected["js_only_url"], case_id, operator="甲")
+        bundle = tmp_path / "b.zip"
+        app_cases.export_case(settings, case_id, bundle, actor="甲")
+        assert tsa.requests == 2
+        ca = tmp_path / "tsa-ca.pem"
+        ca.write_bytes(tsa.ca_pem)
+    assert cap["meta"]["timestamp"]["file"] == "datapackage.tsr"
+    cap_dir = settings.data_dir / cap["path"]
+    assert (cap_dir / "datapackage.tsr").is_file()
+    digest = json.loads((cap_dir / "datapackage-digest.json").read_text(encoding="utf-8"))
+    assert digest["timestamp"]["genTime"].endswith("Z")
+    report = app_cases.verify(bundle, tsa_ca=ca)
+    assert report.ok, report.problems()
+    assert {t["manifest"] for t in report.timestamps} == {
+        "datapackage.json",
+        f"captures/{cap['id']}/datapackage.json",
+    } and all(t["verified"] and t["chain_checked"] for t in report.timestamps)
+    # A token moved from the capture onto the bundle's manifest does not cover it.
+    with zipfile.ZipFile(bundle) as zf:
+        inner = zf.read(f"captures/{cap['id']}/datapackage.tsr")
+    swapped = tmp_path / "swapped.zip"
+    _rewrite(bundle, swapped, {"datapackage.tsr": inner})
+    bad = app_cases.verify(swapped)
+    assert not bad.ok and any("datapackage.tsr" in p and "不是针对本清单" in p for p in bad.signature)
+    # Another TSA's root does not vouch for this token.
+    with openssl_tsa() as other:
+        ca.write_bytes(other.ca_pem)
+    assert not app_cases.verify(bundle, tsa_ca=ca).ok
+    # A TSA that is down: the capture is kept, the failure noted.
+    down = Settings(data_dir=tmp_path / "d", snapshot_allow_private=True, tsa_url="http://127.0.0.1:9/tsa")
+    cap2 = app_cases.snapshot(down, expected["js_only_url"], case_id, operator="甲")
+    assert cap2["status"] == "ok" and "不可用" in cap2["meta"]["timestamp"]["error"]
+    assert not (down.data_dir / cap2["path"] / "datapackage.tsr").exists()
