@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
 # The typed core (DESIGN.md: mypy on the core); the classifier modules it imports are checked through it.
-TYPED := config.py domain app pipelines store digests
+TYPED := config.py domain app pipelines store digests cases
 
 .PHONY: setup system demo test lint bench clean
 

@@ -162,6 +162,33 @@ class Settings(BaseSettings):
         ge=0,
         description="收到停止信号后等待进行中的抓取完成的最长时间（秒）；超时则中止并记为 interrupted",
     )
+    evidence_key_dir: Path | None = Field(
+        None,
+        description="取证签名密钥（Ed25519）所在目录，由 yijian init 生成；默认 data_dir/keys。私钥文件仅所有者可读",
+    )
+    snapshot_allow_private: bool = Field(
+        False,
+        description="是否允许对解析到回环、内网、链路本地地址的网址取证（默认拒绝；演示网站在 127.0.0.x，演示与测试时打开）",
+    )
+    snapshot_timeout_s: float = Field(
+        60.0, description="网页取证的时间上限（秒）：页面加载与渲染超过此时间即放弃"
+    )
+    snapshot_max_mb: float = Field(
+        50.0, description="网页取证的大小上限（MB）：页面及其资源超过此总量时停止加载，正文超过即放弃"
+    )
+    tsa_url: str | None = Field(
+        None,
+        description="RFC 3161 可信时间戳服务（TSA）地址；设置后每次取证与导出都为清单申请时间戳（datapackage.tsr），"
+        "服务不可用时取证照常完成并记录原因；默认不申请",
+    )
+    auto_capture_min_severity: str = Field(
+        "S1",
+        description="抓取后自动取证的严重度门槛：命中达到该级别（含）以上的页面自动取证；可写多个，逗号分隔，如 S1,P1；"
+        "留空则不自动取证",
+    )
+    auto_capture_budget: int = Field(
+        5, description="每次抓取最多自动取证的页面数（0 表示不自动取证）；失败的取证记入案件，不影响抓取"
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -184,6 +211,14 @@ class Settings(BaseSettings):
     @property
     def blob_dir(self) -> Path:
         return self.data_dir / "blobs"
+
+    @property
+    def evidence_dir(self) -> Path:
+        return self.data_dir / "evidence"
+
+    @property
+    def key_dir(self) -> Path:
+        return self.evidence_key_dir or self.data_dir / "keys"
 
     def resolve_sources_file(self) -> Path:
         if self.sources_file:

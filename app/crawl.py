@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
+from app.cases import auto_capture_after_run
 from app.registries import DEMO_INSTITUTIONS, DEMO_SOURCES, sync_registries
 from config import Settings
 from crawlers.runner import run_crawl
@@ -49,6 +50,7 @@ def crawl_sources(
         Indexer(store, get_search(settings)).replay()
         if status == "finished":
             summary["alerts"] = _alert(settings, store, run_id)
+        summary["auto_capture"] = auto_capture_after_run(settings, store, run_id)  # never raises
         return summary
     finally:
         store.close()
@@ -107,6 +109,7 @@ def crawl_demo(settings: Settings, port: int, *, progress: Progress | None = Non
     """Crawl every demo source of the demo web on ``port``; analyse, store and index. Returns the run summary."""
     if settings.institutions_file is None:
         settings.institutions_file = DEMO_INSTITUTIONS
+    settings.snapshot_allow_private = True  # the demo web is on 127.0.0.x; evidence of it is captured there
     sources = load_sources(DEMO_SOURCES, {"demo_port": str(port)})
     summary = crawl_sources(settings, sources, progress=progress)
     summary["demo_port"] = port

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from app.analysis import PageInput
 
 
+from console.cmd_cases import COMMANDS as CASE_COMMANDS
 from console.cmd_digest import digest, report
 from console.cmd_index import index
 from console.cmd_model import evaluate, train
@@ -257,6 +258,9 @@ def _print_run_summary(summary: dict[str, Any]) -> None:
             for k, v in summary[key].items():
                 t.add_row(_esc(str(k)), str(v))
             out.print(t)
+    auto = summary.get("auto_capture") or {}
+    if auto.get("captured") or auto.get("failed"):
+        out.print(f"自动取证：成功 {auto['captured']} 个，失败 {auto['failed']} 个，案件 {auto.get('cases')}")
 
 
 # ------------------------------------------------------------------------------------------- feedback
@@ -352,7 +356,7 @@ def show_config(data_dir: Path | None, as_json: bool) -> None:
     out.print(table)
 
 
-for _command in (index, train, evaluate, schedule, digest, report):
+for _command in (index, train, evaluate, schedule, digest, report, *CASE_COMMANDS):
     main.add_command(_command)
 
 if __name__ == "__main__":

@@ -307,3 +307,84 @@ class JobRun(Base):
     finished_at: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(16), default="running")  # running | ok | failed | interrupted
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+# ------------------------------------------------------------------------------------------ cases & evidence
+class CaseRow(Base):
+    """An investigation: flagged documents, evidence captures and notes about one matter (issue 11)."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    title: Mapped[str] = mapped_column(Text)
+    institution_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    categories: Mapped[list[Any]] = mapped_column(default=list)
+    assignee: Mapped[str] = mapped_column(String(128), default="")
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    origin: Mapped[str] = mapped_column(String(16), default="manual", index=True)  # manual | auto
+    created_by: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CaseDocumentRow(Base):
+    __tablename__ = "case_documents"
+    __table_args__ = (UniqueConstraint("case_id", "document_id", name="uq_case_documents_case_doc"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    # Soft reference: the case keeps its record of the document even if the crawl store drops it.
+    document_id: Mapped[str] = mapped_column(String(40), index=True)
+    content_hash: Mapped[str | None] = mapped_column(String(64))  # of the version attached
+    added_by: Mapped[str] = mapped_column(String(128), default="")
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CaseNoteRow(Base):
+    __tablename__ = "case_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    author: Mapped[str] = mapped_column(String(128), default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EvidenceCaptureRow(Base):
+    """One snapshot of a web page (files under data_dir/evidence/<id>/), or a failed attempt at one."""
+
+    __tablename__ = "evidence_captures"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    final_url: Mapped[str] = mapped_column(Text, default="")
+    document_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    run_id: Mapped[int | None] = mapped_column(Integer, index=True)  # the crawl run of an auto-capture
+    trigger: Mapped[str] = mapped_column(String(16), default="manual")  # manual | auto
+    operator: Mapped[str] = mapped_column(String(128), default="")
+    status: Mapped[str] = mapped_column(String(16), default="ok", index=True)  # ok | failed
+    error: Mapped[str] = mapped_column(Text, default="")
+    captured_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    path: Mapped[str] = mapped_column(Text, default="")  # directory relative to data_dir
+    manifest_sha256: Mapped[str] = mapped_column(String(64), default="")
+    content_sha256: Mapped[str] = mapped_column(String(64), default="")  # of the raw HTML as served
+    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class CustodyEntryRow(Base):
+    """One link of a case's append-only, hash-chained custody log (never updated or deleted)."""
+
+    __tablename__ = "custody_log"
+    __table_args__ = (UniqueConstraint("case_id", "seq", name="uq_custody_log_case_seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[str] = mapped_column(String(40))  # ISO 8601 UTC exactly as hashed
+    actor: Mapped[str] = mapped_column(String(128), default="")
+    action: Mapped[str] = mapped_column(String(16))
+    object: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))
