@@ -8,8 +8,10 @@ The rules are data (``classifiers/lexicon/*.yaml``):
   drug labels, patient education, official titles, lawful services, complaints, the "广告性" pre-check …);
 * every other ``*.yaml`` — ``rules:`` lists (id, category, phrases and/or regex, optional overrides).
 
-Matching runs on a normalised copy of the text of the same length (full-width ASCII folded to half-width, ASCII
-lower-cased), so spans index the original text exactly. All literal phrases (rules and guard cues) are found in one
+Matching runs on the text as ``domain.normalize`` normalises it (invisible characters, compatibility forms, spaced-out
+characters, traditional characters and the homophone table undone), then folded to a copy of the same length
+(full-width ASCII to half-width, ASCII lower-cased). Hits are found there and mapped back through the normaliser's
+offset map, so their spans and text are those of the ORIGINAL text. All literal phrases (rules and guard cues) are found in one
 pass with a bigram-keyed phrase index; regexes run per rule.
 
 A hit that a guard suppresses is not dropped: :meth:`RuleEngine.explain` returns it with the guard's name and the
@@ -31,6 +33,7 @@ from typing import Any
 import yaml
 
 from domain import LABELS, SEVERITIES, ClassifyResult, Finding
+from domain.normalize import Normalized, normalize_text, strip_invisible
 
 LEXICON_DIR = Path(__file__).resolve().parent / "lexicon"
 
@@ -114,6 +117,11 @@ def _fold_char(m: re.Match[str]) -> str:
 def normalize(text: str) -> str:
     """Same-length normalisation used for matching: full-width ASCII → half-width, ASCII upper → lower."""
     return _FOLD_RE.sub(_fold_char, text)
+
+
+def lexicon_form(phrase: str) -> str:
+    """A lexicon phrase or cue as the matcher sees it: through the text normaliser, then folded."""
+    return normalize(normalize_text(phrase).text)
 
 
 # --------------------------------------------------------------------------------------------------- lexicon model
@@ -298,13 +306,13 @@ class RuleEngine:
             pid = len(rules) + len(self._cue_kinds)
             self._cue_kinds.append(kind)
             for p in phrases:
-                self._index.add(normalize(str(p)), pid)
+                self._index.add(lexicon_form(str(p)), pid)
         self._regex_rules = [(i, r.pattern) for i, r in enumerate(rules) if r.pattern is not None]
         self._marketing_re = _compile_any(guards["marketing"].get("regex", []), "guards.marketing")
         self._org_re = _compile_any(guards["organisation"].get("regex", []), "guards.organisation")
         self._inst_re = _compile_any(guards["institution"].get("regex", []), "guards.institution")
         self._aggregate_re = _compile_any(guards["aggregate"].get("regex", []), "guards.aggregate")
-        self._generic_inst = {normalize(g) for g in guards["institution"].get("generic", [])}
+        self._generic_inst = {lexicon_form(g) for g in guards["institution"].get("generic", [])}
         self._generic_chars = set(guards["institution"].get("generic_suffix_chars", ""))
         self._adjacent = set(guards["negation"].get("adjacent_cues", []))
 
@@ -379,9 +387,13 @@ class RuleEngine:
     def _explain(self, text: str) -> tuple[_Doc, list[Hit]]:
         if not text:
             return _Doc(norm=""), []
-        doc, hits = self._scan(text)
+        nz = normalize_text(text)
+        doc, hits = self._scan(nz.text)
         for hit in hits:
             self._apply_guards(hit, doc)
+        if nz.changed:
+            for hit in hits:
+                _to_original(hit, nz)
         return doc, hits
 
     def _finding(self, hit: Hit, field: str, ad_factor: float) -> Finding:
@@ -652,6 +664,23 @@ class RuleEngine:
         return None
 
 
+def _to_original(hit: Hit, nz: Normalized) -> None:
+    """Point a hit found in the normalised text at the original characters; say in the reason how the
+    original was written when it differs (hidden characters, traditional, pinyin or homophones)."""
+    start, end = nz.span(hit.start, hit.end)
+    original = nz.original[start:end]
+    if original != hit.text:
+        visible = strip_invisible(original)
+        notes = []
+        if visible != original:
+            notes.append("含不可见字符")
+        if "".join(visible.split()) != hit.text:
+            notes.append(f"写作“{' '.join(visible.split())}”")
+        if notes:
+            hit.reason += "；原文" + "、".join(notes) + "（经文本归一化识别）"
+    hit.start, hit.end, hit.text = start, end, original
+
+
 def _sentence_bounds(text: str, start: int, end: int, ends: list[int] | None = None) -> tuple[int, int]:
     """[lo, hi): lo = first char of the sentence holding [start, end); hi = index of its terminator (or len).
 
@@ -729,7 +758,7 @@ def _parse_rule(entry: dict[str, Any], categories: dict[str, Category], fname: s
     for g in guards:
         if g not in GUARD_NAMES:
             raise LexiconError(f"{fname}: {rid}: unknown guard {g!r}")
-    phrases = tuple(dict.fromkeys(normalize(str(p)) for p in entry.get("phrases") or ()))
+    phrases = tuple(dict.fromkeys(lexicon_form(str(p)) for p in entry.get("phrases") or ()))
     for p in phrases:
         if len(p) < 2:
             raise LexiconError(f"{fname}: {rid}: phrase {p!r} is shorter than two characters")
