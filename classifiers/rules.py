@@ -52,6 +52,7 @@ GUARD_NAMES = (  # also the order in which they are tried: document-level contex
     "quoted_report",
     "negation",
     "not_ad",
+    "gratitude",
     "sent_negation",
     "no_institution",
     "aggregate",
@@ -68,6 +69,7 @@ _DOC_GUARDS = frozenset(
         "patient_education",
         "not_ad",
         "no_institution",
+        "gratitude",
     }
 )
 
@@ -88,6 +90,7 @@ GUARD_DESCRIPTIONS = {
     "sent_negation": "否定、防范或表彰语境",
     "no_institution": "未涉及具体医疗机构",
     "aggregate": "汇总统计或专项行动通报",
+    "gratitude": "致谢或成就新闻（锦旗、感谢信、成功实施首例），无营销要素",
 }
 
 # Grave diseases: efficacy claims about them are punished more heavily (2025《医疗广告监管工作指南》).
@@ -288,6 +291,9 @@ class RuleEngine:
             "enforcement_weak": guards["enforcement"]["weak"],
             "legal_quote": guards["legal_quote"]["cues"],
             "academic": guards["academic"]["cues"],
+            "academic_stat": guards["academic"].get("stat_terms", []),
+            "gratitude": guards.get("gratitude", {}).get("cues", []),
+            "gratitude_unless": guards.get("gratitude", {}).get("unless", []),
             "drug_label": guards["drug_label"]["cues"],
             "patient_education": guards["patient_education"]["cues"],
             "complaint": guards["complaint"]["cues"],
@@ -357,12 +363,17 @@ class RuleEngine:
     def guarded_labels(self, text: str) -> set[str]:
         """Labels the context guards argue against in ``text``: every hit of the label was suppressed by a guard,
         or (``unapproved_service``) the text names a lawful service with a similar name (造血干细胞移植,
-        器官捐献, 产前诊断 …) — in both cases only when no hit of that label survived."""
+        器官捐献, 产前诊断 …), or (``negative_sentiment``) the text is a thank-you or achievement story (the
+        ``gratitude`` guard) — in all cases only when no hit of that label survived. A sentiment hit that another
+        guard suppressed does not argue against the label (those guards read wording, not the story)."""
         doc, hits = self._explain(text)
         fired = {h.label for h in hits if h.label and not h.suppressed}
-        against = {h.label for h in hits if h.label and h.suppressed}
+        against = {h.label for h in hits if h.label and h.suppressed and h.label != "negative_sentiment"}
         if doc.cues.get("legit_service"):
             against.add("unapproved_service")
+        if self._g_gratitude(None, doc) is not None:
+            # a thank-you or achievement story: its rescue and complication words are not negative news
+            against.add("negative_sentiment")
         return against - fired
 
     def hits(self, text: str) -> list[Hit]:
@@ -449,6 +460,9 @@ class RuleEngine:
                 "institution",
                 "personal",
                 "sent_negation",
+                "academic_stat",  # a statistic's own name overlaps the hit it explains (根治 in 根治率)
+                "gratitude",  # 锦旗 inside the endorsement phrase 送锦旗
+                "gratitude_unless",
             ):
                 continue
             doc.cues[kind] = [
@@ -620,7 +634,19 @@ class RuleEngine:
         return f"{marker}+{incident}" if marker and incident else None
 
     def _g_academic(self, hit: Hit, doc: _Doc) -> str | None:
-        return None if doc.marketing else self._doc_cue(doc, "academic")
+        if doc.marketing:
+            return None
+        found = self._doc_cue(doc, "academic")
+        if found is None and not doc.cues.get("organisation"):
+            # clinical and educational statistics (完全缓解率, 近期治愈率, 根治率) in a guideline or textbook
+            # passage; not when the text speaks for an institution (我院, 本院)
+            found = self._doc_cue(doc, "academic_stat")
+        return found
+
+    def _g_gratitude(self, hit: Hit | None, doc: _Doc) -> str | None:
+        if doc.marketing or doc.cues.get("gratitude_unless") or doc.cues.get("complaint"):
+            return None
+        return self._doc_cue(doc, "gratitude")
 
     def _g_drug_label(self, hit: Hit, doc: _Doc) -> str | None:
         return None if doc.marketing else self._doc_cue(doc, "drug_label")
