@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
+from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -159,8 +160,8 @@ class Normalized:
 
     original: str
     text: str
-    starts: tuple[int, ...] | None = None
-    ends: tuple[int, ...] | None = None
+    starts: array[int] | None = None  # 32-bit ints: 8 bytes per character for both maps
+    ends: array[int] | None = None
 
     @property
     def changed(self) -> bool:
@@ -256,7 +257,7 @@ class _Builder:
     def result(self) -> Normalized:
         if self.starts is None or self.ends is None:
             return Normalized(self.original, self.text)
-        return Normalized(self.original, self.text, tuple(self.starts), tuple(self.ends))
+        return Normalized(self.original, self.text, array("i", self.starts), array("i", self.ends))
 
 
 def _map_replacement(
@@ -321,7 +322,7 @@ def _subst(m: re.Match[str]) -> str:
     return _SUBST_OUT[(m.lastindex or 1) - 1]
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=64)  # rules, guards and model read the same batch of texts one after another
 def normalize_text(text: str) -> Normalized:
     """Normalise ``text`` (see the module docstring); the result maps back to ``text``."""
     if not text:
