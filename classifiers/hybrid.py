@@ -9,8 +9,9 @@ rules give citable reasons (span, category, article, severity). The decision per
 * no rule fires and the model's score reaches its dev-tuned threshold — unless, for the two ad/service
   labels, the rule engine's context guards argue against it: the label's trigger words were all explained
   away ("糖尿病目前还不能根治" is patient education, a notice quotes the wording), or the text names a lawful
-  service with a similar name (造血干细胞移植). The guards encode legal knowledge the model lacks; on the team's pages the model alone flagged
-  exactly such texts.
+  service with a similar name (造血干细胞移植); or, for negative sentiment, the text is a thank-you or achievement
+  story (锦旗, 感谢信, 成功实施首例) with no marketing, dispute or complaint word. The guards encode legal knowledge the
+  model lacks; on the team's pages and on real web text the model alone flagged exactly such texts.
 
 Both thresholds are chosen on the dev split (``classifiers.train.retune``). A rule hit that does not set the
 label still comes back as a finding so a reviewer sees it. Scores are the model's; findings are the rule hits
@@ -25,8 +26,10 @@ from classifiers.base import Classifier
 from domain import LABELS, ClassifyResult
 
 DEFAULT_ASSIST_FACTOR = 0.5
-# Labels whose model-only decision a context guard can veto (sentiment guards are about wording, not law).
-GUARD_VETO_LABELS = frozenset({"exaggerated_efficacy", "unapproved_service"})
+# Labels whose model-only decision a context guard can veto. For negative_sentiment only the gratitude guard
+# vetoes (a thank-you or achievement story, see RuleEngine.guarded_labels): the other sentiment guards are about
+# wording, not about what the text is.
+GUARD_VETO_LABELS = frozenset({"exaggerated_efficacy", "unapproved_service", "negative_sentiment"})
 
 
 def guarded_labels(rules: Classifier, text: str) -> set[str]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from domain import LABELS, ClassifyResult, Finding
+from domain.normalize import normalize
 
 META_FILE = "yijian_model.json"
 HEAD_FILE = "head.safetensors"
@@ -161,6 +162,13 @@ def apply_precision(net, dtype: str):
     return net
 
 
+def prepare_text(text: object) -> str:
+    """The model's input: the text as ``domain.normalize`` normalises it for rules and search too (invisible
+    characters, compatibility forms, spaced-out characters, traditional characters, the homophone table), so an
+    evasive spelling reads to the model as the wording it was trained on. Training should use the same step."""
+    return normalize(text) if isinstance(text, str) else ""
+
+
 def split_windows(text: str, max_chars: int, max_windows: int) -> list[str]:
     """Long texts are scored as windows of ``max_chars`` characters (a document's score per label is the
     maximum over its windows), at most ``max_windows`` of them; empty text yields one empty window."""
@@ -248,8 +256,7 @@ class ModelClassifier:
         windows: list[str] = []
         owner: list[int] = []
         for i, t in enumerate(texts):
-            t = t if isinstance(t, str) else ""
-            for w in split_windows(t, self.max_chars, self.max_windows):
+            for w in split_windows(prepare_text(t), self.max_chars, self.max_windows):
                 windows.append(w)
                 owner.append(i)
         probs = [[0.0] * len(self.labels) for _ in texts]

@@ -8,8 +8,10 @@ The rules are data (``classifiers/lexicon/*.yaml``):
   drug labels, patient education, official titles, lawful services, complaints, the "广告性" pre-check …);
 * every other ``*.yaml`` — ``rules:`` lists (id, category, phrases and/or regex, optional overrides).
 
-Matching runs on a normalised copy of the text of the same length (full-width ASCII folded to half-width, ASCII
-lower-cased), so spans index the original text exactly. All literal phrases (rules and guard cues) are found in one
+Matching runs on the text as ``domain.normalize`` normalises it (invisible characters, compatibility forms, spaced-out
+characters, traditional characters and the homophone table undone), then folded to a copy of the same length
+(full-width ASCII to half-width, ASCII lower-cased). Hits are found there and mapped back through the normaliser's
+offset map, so their spans and text are those of the ORIGINAL text. All literal phrases (rules and guard cues) are found in one
 pass with a bigram-keyed phrase index; regexes run per rule.
 
 A hit that a guard suppresses is not dropped: :meth:`RuleEngine.explain` returns it with the guard's name and the
@@ -31,6 +33,7 @@ from typing import Any
 import yaml
 
 from domain import LABELS, SEVERITIES, ClassifyResult, Finding
+from domain.normalize import Normalized, normalize_text, strip_invisible
 
 LEXICON_DIR = Path(__file__).resolve().parent / "lexicon"
 
@@ -49,6 +52,7 @@ GUARD_NAMES = (  # also the order in which they are tried: document-level contex
     "quoted_report",
     "negation",
     "not_ad",
+    "gratitude",
     "sent_negation",
     "no_institution",
     "aggregate",
@@ -65,6 +69,7 @@ _DOC_GUARDS = frozenset(
         "patient_education",
         "not_ad",
         "no_institution",
+        "gratitude",
     }
 )
 
@@ -85,6 +90,7 @@ GUARD_DESCRIPTIONS = {
     "sent_negation": "否定、防范或表彰语境",
     "no_institution": "未涉及具体医疗机构",
     "aggregate": "汇总统计或专项行动通报",
+    "gratitude": "致谢或成就新闻（锦旗、感谢信、成功实施首例），无营销要素",
 }
 
 # Grave diseases: efficacy claims about them are punished more heavily (2025《医疗广告监管工作指南》).
@@ -114,6 +120,11 @@ def _fold_char(m: re.Match[str]) -> str:
 def normalize(text: str) -> str:
     """Same-length normalisation used for matching: full-width ASCII → half-width, ASCII upper → lower."""
     return _FOLD_RE.sub(_fold_char, text)
+
+
+def lexicon_form(phrase: str) -> str:
+    """A lexicon phrase or cue as the matcher sees it: through the text normaliser, then folded."""
+    return normalize(normalize_text(phrase).text)
 
 
 # --------------------------------------------------------------------------------------------------- lexicon model
@@ -280,6 +291,9 @@ class RuleEngine:
             "enforcement_weak": guards["enforcement"]["weak"],
             "legal_quote": guards["legal_quote"]["cues"],
             "academic": guards["academic"]["cues"],
+            "academic_stat": guards["academic"].get("stat_terms", []),
+            "gratitude": guards.get("gratitude", {}).get("cues", []),
+            "gratitude_unless": guards.get("gratitude", {}).get("unless", []),
             "drug_label": guards["drug_label"]["cues"],
             "patient_education": guards["patient_education"]["cues"],
             "complaint": guards["complaint"]["cues"],
@@ -298,13 +312,13 @@ class RuleEngine:
             pid = len(rules) + len(self._cue_kinds)
             self._cue_kinds.append(kind)
             for p in phrases:
-                self._index.add(normalize(str(p)), pid)
+                self._index.add(lexicon_form(str(p)), pid)
         self._regex_rules = [(i, r.pattern) for i, r in enumerate(rules) if r.pattern is not None]
         self._marketing_re = _compile_any(guards["marketing"].get("regex", []), "guards.marketing")
         self._org_re = _compile_any(guards["organisation"].get("regex", []), "guards.organisation")
         self._inst_re = _compile_any(guards["institution"].get("regex", []), "guards.institution")
         self._aggregate_re = _compile_any(guards["aggregate"].get("regex", []), "guards.aggregate")
-        self._generic_inst = {normalize(g) for g in guards["institution"].get("generic", [])}
+        self._generic_inst = {lexicon_form(g) for g in guards["institution"].get("generic", [])}
         self._generic_chars = set(guards["institution"].get("generic_suffix_chars", ""))
         self._adjacent = set(guards["negation"].get("adjacent_cues", []))
 
@@ -349,12 +363,17 @@ class RuleEngine:
     def guarded_labels(self, text: str) -> set[str]:
         """Labels the context guards argue against in ``text``: every hit of the label was suppressed by a guard,
         or (``unapproved_service``) the text names a lawful service with a similar name (造血干细胞移植,
-        器官捐献, 产前诊断 …) — in both cases only when no hit of that label survived."""
+        器官捐献, 产前诊断 …), or (``negative_sentiment``) the text is a thank-you or achievement story (the
+        ``gratitude`` guard) — in all cases only when no hit of that label survived. A sentiment hit that another
+        guard suppressed does not argue against the label (those guards read wording, not the story)."""
         doc, hits = self._explain(text)
         fired = {h.label for h in hits if h.label and not h.suppressed}
-        against = {h.label for h in hits if h.label and h.suppressed}
+        against = {h.label for h in hits if h.label and h.suppressed and h.label != "negative_sentiment"}
         if doc.cues.get("legit_service"):
             against.add("unapproved_service")
+        if self._g_gratitude(None, doc) is not None:
+            # a thank-you or achievement story: its rescue and complication words are not negative news
+            against.add("negative_sentiment")
         return against - fired
 
     def hits(self, text: str) -> list[Hit]:
@@ -379,9 +398,13 @@ class RuleEngine:
     def _explain(self, text: str) -> tuple[_Doc, list[Hit]]:
         if not text:
             return _Doc(norm=""), []
-        doc, hits = self._scan(text)
+        nz = normalize_text(text)
+        doc, hits = self._scan(nz.text)
         for hit in hits:
             self._apply_guards(hit, doc)
+        if nz.changed:
+            for hit in hits:
+                _to_original(hit, nz)
         return doc, hits
 
     def _finding(self, hit: Hit, field: str, ad_factor: float) -> Finding:
@@ -437,6 +460,9 @@ class RuleEngine:
                 "institution",
                 "personal",
                 "sent_negation",
+                "academic_stat",  # a statistic's own name overlaps the hit it explains (根治 in 根治率)
+                "gratitude",  # 锦旗 inside the endorsement phrase 送锦旗
+                "gratitude_unless",
             ):
                 continue
             doc.cues[kind] = [
@@ -608,7 +634,19 @@ class RuleEngine:
         return f"{marker}+{incident}" if marker and incident else None
 
     def _g_academic(self, hit: Hit, doc: _Doc) -> str | None:
-        return None if doc.marketing else self._doc_cue(doc, "academic")
+        if doc.marketing:
+            return None
+        found = self._doc_cue(doc, "academic")
+        if found is None and not doc.cues.get("organisation"):
+            # clinical and educational statistics (完全缓解率, 近期治愈率, 根治率) in a guideline or textbook
+            # passage; not when the text speaks for an institution (我院, 本院)
+            found = self._doc_cue(doc, "academic_stat")
+        return found
+
+    def _g_gratitude(self, hit: Hit | None, doc: _Doc) -> str | None:
+        if doc.marketing or doc.cues.get("gratitude_unless") or doc.cues.get("complaint"):
+            return None
+        return self._doc_cue(doc, "gratitude")
 
     def _g_drug_label(self, hit: Hit, doc: _Doc) -> str | None:
         return None if doc.marketing else self._doc_cue(doc, "drug_label")
@@ -650,6 +688,23 @@ class RuleEngine:
             span = doc.aggregate_spans[0]
             return doc.cue_text(span)
         return None
+
+
+def _to_original(hit: Hit, nz: Normalized) -> None:
+    """Point a hit found in the normalised text at the original characters; say in the reason how the
+    original was written when it differs (hidden characters, traditional, pinyin or homophones)."""
+    start, end = nz.span(hit.start, hit.end)
+    original = nz.original[start:end]
+    if original != hit.text:
+        visible = strip_invisible(original)
+        notes = []
+        if visible != original:
+            notes.append("含不可见字符")
+        if "".join(visible.split()) != hit.text:
+            notes.append(f"写作“{' '.join(visible.split())}”")
+        if notes:
+            hit.reason += "；原文" + "、".join(notes) + "（经文本归一化识别）"
+    hit.start, hit.end, hit.text = start, end, original
 
 
 def _sentence_bounds(text: str, start: int, end: int, ends: list[int] | None = None) -> tuple[int, int]:
@@ -729,7 +784,7 @@ def _parse_rule(entry: dict[str, Any], categories: dict[str, Category], fname: s
     for g in guards:
         if g not in GUARD_NAMES:
             raise LexiconError(f"{fname}: {rid}: unknown guard {g!r}")
-    phrases = tuple(dict.fromkeys(normalize(str(p)) for p in entry.get("phrases") or ()))
+    phrases = tuple(dict.fromkeys(lexicon_form(str(p)) for p in entry.get("phrases") or ()))
     for p in phrases:
         if len(p) < 2:
             raise LexiconError(f"{fname}: {rid}: phrase {p!r} is shorter than two characters")

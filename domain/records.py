@@ -50,6 +50,7 @@ class Extracted:
     error_detail: str = ""
     # Share of the text that is not prose (link lines, short lines): near 1 for hub/list pages.
     link_density: float = 0.0
+    description: str = ""  # <meta name="description"> (else og:description): analysed as page text too
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -61,6 +62,7 @@ class Extracted:
             "account": self.account,
             "source": self.source,
             "images": [asdict(i) for i in self.images],
+            "description": self.description,
             "status": self.status,
         }
 
@@ -77,7 +79,8 @@ class Finding:
     legal_basis: str
     severity: str  # S1–S4 or P1–P3
     source: str  # rule id, or "model:<version>"
-    field: str = "text"  # "title", "text", or "image:<src>" for OCR text of an image
+    # "title", "text", "image:<src>" (OCR text of an image), "image_alt:<src>" (its alt text) or "meta_description"
+    field: str = "text"
     score: float | None = None
     reason: str = ""  # human-readable explanation (Chinese)
 

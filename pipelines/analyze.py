@@ -1,5 +1,6 @@
-"""The analysis stage: classifier (rules / model / both) over title + body and the OCR text of images,
-review-certificate checks, institution linking and the licence-scope check.
+"""The analysis stage: classifier (rules / model / both) over title + body, the OCR text of images, their alt
+text and the meta description (fields ``image_alt:<src>`` and ``meta_description``), review-certificate checks,
+institution linking and the licence-scope check.
 
 Every finding carries its reason: rule hits with span, category, legal basis and severity; model labels with
 score and model version.
@@ -15,6 +16,7 @@ from classifiers.base import Classifier
 from classifiers.certs import find_review_certs, missing_cert_finding
 from classifiers.institutions import Institution, InstitutionRegistry, scope_findings
 from domain import LABELS, ClassifyResult, Extracted, Finding
+from domain.normalize import normalize
 
 TITLE_SEP = "\n\n"
 HUB_LINK_DENSITY = 0.8
@@ -59,6 +61,28 @@ def _is_ad_like(findings: Sequence[Finding]) -> bool:
     return any(f.label == "exaggerated_efficacy" and not f.source.startswith("model:") for f in findings)
 
 
+MIN_HIDDEN_CHARS = 4
+
+
+def _hidden_text(doc: Extracted, page_text: str) -> list[tuple[str, str]]:
+    """Page text a reader may not see in the body: the meta description and the alt text of images, each with
+    the field its findings point at (``meta_description``, ``image_alt:<src>``). Texts the body already holds
+    (after normalisation) are skipped, so a claim is not reported twice."""
+    out: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    page = normalize(page_text)
+    candidates = [("meta_description", doc.description)]
+    candidates += [(f"image_alt:{img.src}", img.alt) for img in doc.images]
+    for fld, raw in candidates:
+        text = (raw or "").strip()
+        key = normalize(text)
+        if len(key) < MIN_HIDDEN_CHARS or key in seen or key in page:
+            continue
+        seen.add(key)
+        out.append((fld, text))
+    return out
+
+
 class Analyzer:
     """``classifier`` reads title + body; ``fragment_classifier`` (default: the same) reads fragments: the OCR text
     of images, and the text of hub pages (mostly link text: menus and headlines, ``HUB_LINK_DENSITY``). The product
@@ -93,6 +117,9 @@ class Analyzer:
                 if img.ocr_text.strip():
                     fragments.append(img.ocr_text)
                     owners.append((i, f"image:{img.src}"))
+            for fld, extra in _hidden_text(doc, text):
+                fragments.append(extra)
+                owners.append((i, fld))
         per_doc: list[list[tuple[str, ClassifyResult]]] = [[] for _ in docs]
         if texts:
             for i, res in zip(whole, self.classifier.classify(texts), strict=True):

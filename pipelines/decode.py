@@ -160,12 +160,28 @@ def _binary_reason(sample: bytes) -> str | None:
     for magic, what in _MAGIC:
         if sample.startswith(magic):
             return f"二进制内容（{what}），不是网页"
-    if b"\x00" in sample:
+    if b"\x00" in sample and not _stray_nuls(sample):
         return "内容含有 NUL 字节，是二进制数据，不是网页"
-    controls = sum(1 for b in sample if b in _CONTROL)
+    controls = sum(1 for b in sample if b in _CONTROL and b != 0)
     if controls > max(8, len(sample) * 0.02):
         return f"控制字符比例过高（{controls}/{len(sample)} 字节），是二进制数据，不是网页"
     return None
+
+
+_HTML_SIGNS = re.compile(rb"<(?:!doctype\s+html|html|head|body|meta|title)[\s>/]", re.I)
+_CLOSING_TAG = re.compile(rb"</[a-z][a-z0-9]{0,9}\s*>", re.I)
+
+
+def _stray_nuls(sample: bytes) -> bool:
+    """A few NUL bytes in a sample that is clearly HTML (a doctype or html/head/body tag and several closing
+    tags): a template or CMS bug, not binary data. One NUL byte must not cost a whole page."""
+    nul = sample.count(0)
+    return (
+        len(sample) >= 256
+        and nul <= max(2, len(sample) // 1000)
+        and _HTML_SIGNS.search(sample) is not None
+        and len(_CLOSING_TAG.findall(sample)) >= 3
+    )
 
 
 def _utf16_without_bom(sample: bytes) -> str | None:
@@ -243,6 +259,10 @@ def decode_body(body: bytes, headers: dict[str, str], url: str = "") -> DecodeRe
     reason = _binary_reason(sample)
     if reason:
         _raise("not_html", reason + where)
+    if b"\x00" in body:
+        # stray NUL bytes in an HTML page (never part of a UTF-8 or GB18030 character): drop them, the parser
+        # rejects them and they hide words from the rules
+        body = body.replace(b"\x00", b"")
 
     # 2. Declarations: header, then meta / XML declaration.
     declared: list[tuple[str, str]] = []

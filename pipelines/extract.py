@@ -719,6 +719,20 @@ def _images(node: Any, base: str) -> list[ImageRef]:
     return out
 
 
+def find_description(tree: Any) -> str:
+    """``<meta name="description">``, else ``og:description``: advertisers put claims there that the body
+    does not repeat (the analysis reads it as page text, field ``meta_description``)."""
+    for xpath in (
+        '//meta[translate(@name,"DESCRIPTION","description")="description"]/@content',
+        '//meta[@property="og:description" or @name="og:description"]/@content',
+    ):
+        for value in tree.xpath(xpath):
+            text = _clean_text(str(value))
+            if text:
+                return text[:2000]
+    return ""
+
+
 def _base_url(tree: Any, url: str) -> str:
     base = tree.xpath("//base/@href")
     if base and base[0].strip():
@@ -749,6 +763,7 @@ def extract_html(html: str, url: str, *, encoding: str = "") -> Extracted:
         return result
 
     base = _base_url(tree, url)
+    result.description = find_description(tree)
     try:
         if is_wechat(url, html):
             _extract_wechat(tree, html, url, base, result)
@@ -763,7 +778,7 @@ def extract_html(html: str, url: str, *, encoding: str = "") -> Extracted:
 
     if result.status == "deleted":
         # What is left is WeChat's notice, not an article: keep the notice in error_detail only.
-        result.title, result.text, result.images = "", "", []
+        result.title, result.text, result.images, result.description = "", "", [], ""
     if result.status == "ok" and _nospace_len(result.text) < _MIN_TEXT and not result.images:
         raw = _raw_text(html)
         if _nospace_len(raw) >= _MIN_TEXT and len(tree.xpath("//*")) >= 2000:

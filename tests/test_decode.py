@@ -119,3 +119,28 @@ def test_normalize_charset():
     assert normalize_charset('"gbk"') == "gb18030"
     assert normalize_charset("UTF8") == "utf-8"
     assert normalize_charset("x-no-such-charset") is None
+
+
+LONG_PAGE = (
+    "<!DOCTYPE html><html><head><meta charset='utf-8'><title>皮肤科</title></head><body>"
+    + "<div><p>本院皮肤科位于门诊三楼，开设湿疹、银屑病、痤疮等专病门诊。</p></div>" * 6
+    + "</body></html>"
+)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "gbk"])
+def test_a_stray_nul_byte_in_a_clear_html_page_is_dropped_not_fatal(encoding):
+    raw = LONG_PAGE.replace("charset='utf-8'", f"charset='{encoding}'").encode(encoding)
+    at = raw.index("门诊三楼".encode(encoding))
+    body = raw[:at] + b"\x00" + raw[at:]
+    assert b"\x00" in body[:8192]
+    r = decode_body(body, {"Content-Type": "text/html"}, "https://example.cn/nul")
+    assert "门诊三楼" in r.text and "\x00" not in r.text
+
+
+def test_many_nul_bytes_still_mean_binary():
+    body = LONG_PAGE.encode("utf-8")
+    body = body[:300] + bytes(64) + body[300:]
+    with pytest.raises(DecodeError) as exc:
+        decode_body(body, {"Content-Type": "text/html"})
+    assert exc.value.kind == "not_html"

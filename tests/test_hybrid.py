@@ -29,8 +29,10 @@ def test_decide() -> None:
     assert decide("unapproved_service", 0.9, True, 0.02, fired=False, guarded=False)
     assert not decide("unapproved_service", 0.99, True, 0.02, fired=False, guarded=True)
     assert not decide("exaggerated_efficacy", 0.97, True, 0.03, fired=False, guarded=True)
-    # sentiment guards are about wording, not law: no veto
-    assert decide("negative_sentiment", 0.9, True, 0.02, fired=False, guarded=True)
+    # negative sentiment is "guarded" only by the gratitude guard (a thank-you or achievement story): veto; the
+    # other sentiment guards read wording and never make the label guarded (see the next test)
+    assert not decide("negative_sentiment", 0.9, True, 0.02, fired=False, guarded=True)
+    assert decide("negative_sentiment", 0.9, True, 0.02, fired=False, guarded=False)
     assert not decide("negative_sentiment", 0.3, False, 0.02, fired=False, guarded=False)
 
 
@@ -46,3 +48,9 @@ def test_model_only_service_label_is_recognised() -> None:
     assert not _model_only([f("model:v1"), f("rules:svc.cell_gene.phrases")], "unapproved_service")
     assert not _model_only([f("institutions:salon")], "unapproved_service")
     assert not _model_only([], "unapproved_service")
+
+
+def test_sentiment_hits_suppressed_by_wording_guards_do_not_veto_the_model() -> None:
+    text = "医院开展廉洁从业教育，医护人员主动退还患者红包。"
+    assert any(h.suppressed_by == "sent_negation" for h in RULES.explain(text))
+    assert "negative_sentiment" not in guarded_labels(RULES, text)

@@ -347,3 +347,29 @@ def test_date_window_is_relative_safe(backend):
     )
     backend.index([recent, old])
     assert ids(backend.search(SearchQuery(date_from=now - timedelta(days=7)))) == ["r1"]
+
+
+def test_evasive_spellings_are_found_by_both_backends(backend):
+    """Index and query are normalised the same way (store.search.analysis): hidden characters, spaced-out
+    characters, traditional characters and pinyin do not hide a claim from search."""
+    claims = {
+        "zw": "一次根\u200b治，无\u200d效退款",
+        "spaced": "一 次 根 治 ， 无 效 退 款",
+        "trad": "一次根治，無效退款",
+        "pinyin": "一次gen治，无效tui款",
+    }
+    backend.index(
+        [
+            IndexDoc(
+                doc_id=k,
+                url=f"https://ev.example/{k}",
+                title="门诊",
+                text=v,
+                source_id="s",
+                source_type="site",
+            )
+            for k, v in claims.items()
+        ]
+    )
+    assert sorted(ids(backend.search(SearchQuery(text="根治")))) == sorted(claims)
+    assert sorted(ids(backend.search(SearchQuery(text="無效退款")))) == sorted(claims)

@@ -1,12 +1,17 @@
 """Text analysis shared by both search backends, so that both index and query the very same tokens.
 
+* Both sides first normalise the text with ``domain.normalize`` (invisible characters, compatibility forms,
+  spaced-out characters, traditional → simplified, the homophone/pinyin table of key terms), so ``根治`` finds a page
+  that writes 根\u200b治, 根 治 or 根治 in 繁體, and a query in traditional characters finds simplified pages.
 * Index side: jieba search-mode segmentation (``domain.text.tokenize_for_index``), each token reduced to
   its letter/digit runs, joined by single spaces. SQLite FTS5 (``unicode61``) and Elasticsearch (``whitespace``
   tokenizer + ``lowercase``) then see exactly these tokens.
 * Query side: jieba precise-mode words of the query, normalised the same way; every word must match (AND), in the
   title or the body.
 * Highlights are computed here, on the original (unsegmented) text, because the segmented field holds overlapping
-  sub-words and cannot be mapped back to the text a reviewer reads. Everything outside ``<em>`` is HTML-escaped.
+  sub-words and cannot be mapped back to the text a reviewer reads: terms are matched in the normalised text and
+  mapped back to the original through the normaliser's offset map. Invisible characters (a bidi override would
+  reorder the fragment) are dropped and everything outside ``<em>`` is HTML-escaped.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+from domain.normalize import normalize, normalize_text, strip_invisible
 from domain.text import cut, tokenize_for_index
 from store.models import as_utc
 
@@ -36,13 +42,15 @@ def index_text(text: str) -> str:
     """The pre-segmented form of ``text`` that both backends index."""
     if not text:
         return ""
-    return " ".join(tok for word in tokenize_for_index(text).split() for tok in _WORD.findall(word))
+    return " ".join(
+        tok for word in tokenize_for_index(normalize(text)).split() for tok in _WORD.findall(word)
+    )
 
 
 def query_terms(text: str) -> list[str]:
     """Distinct normalised words of a user query, in order (empty for a blank query = match all)."""
     seen: dict[str, None] = {}
-    for word in cut(text or ""):
+    for word in cut(normalize(text or "")):
         for tok in _WORD.findall(word.lower()):
             seen.setdefault(tok, None)
     return list(seen)
@@ -123,13 +131,15 @@ def highlight(text: str, terms: list[str], title: str = "") -> list[str]:
             if frags:
                 return frags
     snippet = (text or title or "")[:FRAGMENT_CHARS]
-    return [html.escape(snippet)] if snippet else []
+    return [_show(snippet)] if snippet else []
 
 
 def _fragments(text: str, pattern: re.Pattern[str]) -> list[str]:
-    matches = [m.span() for m in pattern.finditer(text)]
+    nz = normalize_text(text)
+    matches = [nz.span(*m.span()) for m in pattern.finditer(nz.text)]
     if not matches:
         return []
+    matches.sort()
     # Windows around matches, merged when they overlap.
     windows: list[list[int]] = []
     half = FRAGMENT_CHARS // 2
@@ -151,12 +161,16 @@ def _fragments(text: str, pattern: re.Pattern[str]) -> list[str]:
             start, end = max(start, pos), min(end, hi)
             if start < pos:
                 continue
-            parts.append(html.escape(text[pos:start]))
-            parts.append("<em>" + html.escape(text[start:end]) + "</em>")
+            parts.append(_show(text[pos:start]))
+            parts.append("<em>" + _show(text[start:end]) + "</em>")
             pos = end
-        parts.append(html.escape(text[pos:hi]))
+        parts.append(_show(text[pos:hi]))
         frags.append("".join(parts).strip())
     return frags
+
+
+def _show(text: str) -> str:
+    return html.escape(strip_invisible(text))
 
 
 def doc_fields(doc: IndexDoc) -> dict[str, Any]:
