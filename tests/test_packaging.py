@@ -31,6 +31,8 @@ SHIPPED_PACKAGES = (
     "store",
     "index_config",
     "console",
+    "digests",
+    "cases",
 )
 
 
@@ -39,7 +41,12 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     # build from a copy: an in-tree build would leave build/ and *.egg-info in the checkout
     src = tmp_path_factory.mktemp("src") / "yijian"
-    skip = shutil.ignore_patterns(".git", ".venv", "data", "build", "*.egg-info", "__pycache__", ".*_cache")
+    everywhere = shutil.ignore_patterns("*.egg-info", "__pycache__", ".*_cache")
+
+    def skip(folder: str, names: list[str]) -> set[str]:
+        top = {".git", ".venv", "data", "build", "tests"} if Path(folder) == ROOT else set()
+        return set(everywhere(folder, names)) | (top & set(names))
+
     shutil.copytree(ROOT, src, ignore=skip)
     pip = [
         sys.executable,
@@ -91,6 +98,7 @@ def test_wheel_ships_the_model_but_not_the_training_corpus(wheel: Path) -> None:
         "classifiers/model_default/tokenizer.json",
         "classifiers/lexicon/ad.yaml",
         "domain/data/medical_dict.txt",
+        "cases/templates/record.html.j2",
         "index_config/__init__.py",
         "demo/sources.yaml",
         "demo/sites/private_hospital/index.html",
@@ -145,7 +153,7 @@ def test_declared_dependencies_cover_every_import_and_are_met_by_the_lock(wheel:
     unmet = []
     for req in requires:
         if req.marker is not None and not any(
-            req.marker.evaluate({"extra": e}) for e in ("ocr", "distributed", "postgres")
+            req.marker.evaluate({"extra": e}) for e in ("ocr", "distributed", "postgres", "tsa")
         ):
             continue  # dev tools
         version = metadata.version(req.name)
