@@ -103,6 +103,12 @@ class Settings(BaseSettings):
 
     redis_url: str | None = Field(None, description="分布式抓取用的 Redis 地址；不设则单进程抓取")
 
+    console_secret: str | None = Field(
+        None,
+        description="Web 控制台会话签名密钥；不设则首次启动时随机生成并保存在 data_dir/console_secret",
+    )
+    console_session_hours: int = Field(8, description="Web 控制台登录会话的有效时长（小时）")
+
     @classmethod
     def settings_customise_sources(
         cls,
