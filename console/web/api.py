@@ -99,7 +99,7 @@ class TriageIn(BaseModel):
 
 
 @router.post("/documents/{doc_id}/findings/{finding_id}/triage", summary="审核一条命中", dependencies=[CSRF])
-def triage(request: Request, doc_id: Annotated[str, PathParam(max_length=64)], finding_id: int, body: TriageIn,
+def triage(request: Request, doc_id: Annotated[str, PathParam(max_length=64)], finding_id: Annotated[int, PathParam(ge=1, le=2**62)], body: TriageIn,
            user: dict = STAFF) -> dict[str, Any]:  # fmt: skip
     try:
         return triage_uc.triage(_ctx(request), document_id=doc_id, finding_id=finding_id, decision=body.decision,

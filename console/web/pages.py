@@ -5,10 +5,11 @@ log and the admin pages. Every route declares its role; every state-changing one
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
+from fastapi import Path as PathParam
 from fastapi.responses import RedirectResponse, Response
 
 from app import audit, catalog, explore, risk, trends
@@ -192,7 +193,9 @@ def document_page(request: Request, doc_id: str, user: dict = STAFF) -> Response
 
 
 @router.post("/documents/{doc_id}/findings/{finding_id}/triage", dependencies=[CSRF])
-async def triage_finding(request: Request, doc_id: str, finding_id: int, user: dict = STAFF) -> Response:
+async def triage_finding(
+    request: Request, doc_id: str, finding_id: Annotated[int, PathParam(ge=1, le=2**62)], user: dict = STAFF
+) -> Response:
     form = await request.form()
     ctx = ctx_of(request)
     try:
