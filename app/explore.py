@@ -67,14 +67,11 @@ def _hit_row(h: SearchHit, status: str, names: dict[str, str], score: float | No
 
 
 def _model_scores(ctx: AppContext, doc_ids: list[str]) -> dict[str, float]:
+    """document id → its highest model score."""
     from store.console import ConsoleQueries
 
-    wanted = set(doc_ids)
-    out: dict[str, float] = {}
-    for d in ConsoleQueries(ctx.store).current_documents():
-        if d["document_id"] in wanted:
-            out[d["document_id"]] = max((float(v) for v in d["scores"].values()), default=0.0)
-    return out
+    scores = ConsoleQueries(ctx.store).current_scores(doc_ids)
+    return {d: max((float(v) for v in sc.values()), default=0.0) for d, sc in scores.items()}
 
 
 def _date(h: SearchHit) -> float:

@@ -248,6 +248,19 @@ class ConsoleQueries:
                 for d, v in s.execute(q)
             ]  # fmt: skip
 
+    def current_scores(self, doc_ids: list[str]) -> dict[str, dict[str, float]]:
+        """document id → the model scores of its current version (only the given ids)."""
+        out: dict[str, dict[str, float]] = {}
+        with self.store._read() as s:
+            for i in range(0, len(doc_ids), 500):
+                q = (
+                    select(Document.id, DocumentVersion.scores)
+                    .join(DocumentVersion, DocumentVersion.id == Document.current_version_id)
+                    .where(Document.id.in_(doc_ids[i : i + 500]))
+                )
+                out.update({d: dict(sc or {}) for d, sc in s.execute(q)})
+        return out
+
     def versions(self, document_id: str) -> list[dict[str, Any]]:
         """Every version of a document, oldest first, with title and text and its findings' categories."""
         with self.store._read() as s:

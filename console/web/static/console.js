@@ -19,6 +19,7 @@
             var key = el.getAttribute("data-chart");
             var chart = window.echarts.getInstanceByDom(el) || window.echarts.init(el, null, { renderer: "canvas" });
             chart.setOption({
+              animation: false,
               tooltip: { trigger: "axis" },
               legend: { type: "scroll", top: 0 },
               grid: { left: 40, right: 20, top: 40, bottom: 30 },
