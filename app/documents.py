@@ -64,9 +64,9 @@ def diff(old: str, new: str) -> list[dict[str, str]]:
     else:
         for line in difflib.ndiff(old.splitlines(), new.splitlines()):
             tag, body = line[:2], line[2:] + "\n"
-            op = {"  ": "equal", "- ": "delete", "+ ": "insert"}.get(tag)
-            if op:
-                pieces.append({"op": op, "text": body})
+            kind = {"  ": "equal", "- ": "delete", "+ ": "insert"}.get(tag)
+            if kind:
+                pieces.append({"op": kind, "text": body})
     for i, p in enumerate(pieces):
         if p["op"] == "equal" and len(p["text"]) > 2 * CONTEXT_CHARS + 10:
             t = p["text"]

@@ -15,6 +15,19 @@ from console.options import _dump, _settings, console, data_dir_option, json_opt
 ROLE_CHOICE = click.Choice(["staff", "analyst", "investigator", "admin"])
 
 
+def _check_port(host: str, port: int) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise click.ClickException(
+                f"无法在 {host}:{port} 上监听（{exc.strerror}），请换一个端口"
+            ) from exc
+
+
 def _serve(
     settings: object, host: str, port: int, certfile: Path | None = None, keyfile: Path | None = None
 ) -> None:
@@ -40,6 +53,7 @@ def serve(host: str, port: int, certfile: Path | None, keyfile: Path | None, dat
     if (certfile is None) != (keyfile is None):
         raise click.UsageError("--certfile 与 --keyfile 须同时给出")
     settings = _settings(data_dir)
+    _check_port(host, port)
     scheme = "https" if certfile else "http"
     console.print(f"医鉴控制台：{scheme}://{host}:{port}/   （Ctrl-C 退出）")
     _serve(settings, host, port, certfile, keyfile)
@@ -154,6 +168,7 @@ def demo_accounts(settings: object) -> list[tuple[str, str, str]]:
 
 
 def serve_demo_console(settings: object, host: str, port: int) -> None:
+    _check_port(host, port)
     accounts = demo_accounts(settings)
     table = Table("角色", "用户名", "密码")
     for name, role, password in accounts:

@@ -138,6 +138,15 @@ def test_staff_searches_filters_opens_triages_and_exports(
         assert path and Path(path).read_bytes().decode("utf-8-sig").startswith("文档ID,标题,网址")
         w.goto("/queue")
         w.shot("05-queue")
+        # htmx: triaging in the queue removes the row in place, without leaving the page
+        rows = page.locator("tbody tr[id^=q-]")
+        before = rows.count()
+        first = rows.first
+        row_id = first.get_attribute("id")
+        first.locator("input[name=reason]").fill("队列中直接驳回")
+        first.locator("button[value=dismiss]").click()
+        page.wait_for_selector(f"#{row_id}", state="detached")
+        assert rows.count() == before - 1 and page.url.endswith("/queue")
         assert not w.dialogs and not w.errors and not w.console, (w.dialogs, w.errors, w.console)
         assert not w.outside_requests(), w.outside_requests()
     finally:

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi import Path as PathParam
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app import audit, catalog, explore, risk, trends
 from app import triage as triage_uc
@@ -204,6 +204,8 @@ async def triage_finding(
     except triage_uc.TriageError as exc:
         return page(request, "error.html", {"status": 400, "message": str(exc)}, status=400)
     back = str(form.get("back") or "")
+    if back == "queue" and request.headers.get("hx-request") == "true":
+        return HTMLResponse("")  # htmx on the queue page: the triaged row is swapped out, no reload
     target = "/queue" if back == "queue" else f"/documents/{quote(doc_id)}#f-{finding_id}"
     return RedirectResponse(target, status_code=303)
 
