@@ -14,7 +14,7 @@ from typing import Any
 
 from app.context import AppContext
 from app.triage import latest_by_finding
-from app.vocab import INSTITUTION_TYPE_NAMES, category_name
+from app.vocab import INSTITUTION_TYPE_NAMES, category_name, severity_rank
 from store.console import ConsoleQueries
 
 # Points per counted item (see the module docstring and the user guide).
@@ -47,26 +47,21 @@ def _profiles(ctx: AppContext) -> dict[str, dict[str, Any]]:
         }  # fmt: skip
     for f in q.current_findings():
         iid = f["institution_id"]
-        if iid not in prof or not f["label"]:
+        if iid not in prof:
             continue
         p = prof[iid]
         t = latest.get(f["id"])
         if t:
             p["triage"][t["decision"]] += 1
-        if f["label"] == "negative_sentiment":
-            continue
+        if f["label"] == "negative_sentiment" or (f["severity"] or "").startswith("P"):
+            continue  # public opinion: counted as negative-sentiment documents below
         key = (f["document_id"], f["category"])
-        decision = t["decision"] if t else None
-        prev = p["flags"].get(key)
-        # A flag is dismissed only when every finding of it was; confirmed when any was.
-        merged = decision if prev is None else (prev["decision"] if decision is None else decision)
-        if prev and prev["decision"] in ("confirm", "escalate"):
-            merged = prev["decision"]
-        p["flags"][key] = {
-            "severity": f["severity"] if prev is None else min(prev["severity"], f["severity"]),
-            "decision": merged, "first_seen": f["first_seen"], "category": f["category"],
+        flag = p["flags"].setdefault(key, {
+            "severity": f["severity"], "decisions": [], "first_seen": f["first_seen"], "category": f["category"],
             "document_id": f["document_id"], "title": f["title"],
-        }  # fmt: skip
+        })  # fmt: skip
+        flag["severity"] = min(flag["severity"], f["severity"], key=severity_rank)
+        flag["decisions"].append(t["decision"] if t else None)
         if t and t["decision"] in ("confirm", "escalate"):
             p["confirmed_at"].append(datetime.fromisoformat(t["at"]))
     for doc in q.current_documents():
@@ -74,6 +69,12 @@ def _profiles(ctx: AppContext) -> dict[str, dict[str, Any]]:
         if iid in prof and "negative_sentiment" in doc["labels"]:
             prof[iid]["negative_docs"].append(doc)
     for p in prof.values():
+        for fl in p["flags"].values():
+            # A flag is confirmed when any of its findings was, dismissed only when every one of them was.
+            ds = fl.pop("decisions")
+            fl["decision"] = next((d for d in ("escalate", "confirm") if d in ds), None) or (
+                "dismiss" if ds and all(d == "dismiss" for d in ds) else None
+            )
         live = [fl for fl in p["flags"].values() if fl["decision"] != "dismiss"]
         first_confirm = min(p["confirmed_at"]) if p["confirmed_at"] else None
         counts: Counter[str] = Counter()
@@ -97,7 +98,7 @@ def _profiles(ctx: AppContext) -> dict[str, dict[str, Any]]:
         p["level"] = _level(p["score"])
         p["flag_count"] = len(live)
         p["dismissed"] = len(p["flags"]) - len(live)
-        p["live_flags"] = sorted(live, key=lambda fl: fl["severity"])
+        p["live_flags"] = sorted(live, key=lambda fl: severity_rank(fl["severity"]))
     return prof
 
 

@@ -64,7 +64,11 @@ def trends(ctx: AppContext, dimension: str = "institution", window: int | None =
 
     flags: list[tuple[date, str]] = []
     for f in q.current_findings():
-        if f["id"] in dismissed or not f["label"] or f["label"] == "negative_sentiment":
+        if (
+            f["id"] in dismissed
+            or f["label"] == "negative_sentiment"
+            or (f["severity"] or "").startswith("P")
+        ):
             continue
         if wanted and f["institution_id"] not in wanted:
             continue

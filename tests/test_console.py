@@ -338,6 +338,20 @@ def test_document_page_shows_spans_basis_scope_and_model(clients: dict[str, Test
     assert view["findings"] and all("legal_basis" in f and "severity" in f for f in view["findings"])
 
 
+def test_document_page_shows_ocr_text_with_its_spans(clients: dict[str, TestClient]) -> None:
+    c = clients["staff"]
+    hits = c.get("/api/search", params={"size": 100}).json()["hits"]
+    with_ocr = []
+    for h in hits:
+        view = c.get(f"/api/documents/{h['doc_id']}").json()
+        if any("三天根治" in (i.get("ocr_text") or "") for i in view["images"]):
+            with_ocr.append(h["doc_id"])
+    assert with_ocr
+    page = c.get(f"/documents/{with_ocr[0]}", headers=HTML).text
+    ocr = page.split("图片文字识别（OCR）", 1)[1]
+    assert re.search(r"<mark class=\"span[^>]*>[^<]*根治", ocr)
+
+
 def test_version_diff_shows_the_dropped_claim(
     clients: dict[str, TestClient], console_data: ConsoleData
 ) -> None:
@@ -397,6 +411,10 @@ def test_trends_and_watchlist(clients: dict[str, TestClient]) -> None:
                follow_redirects=False)  # fmt: skip
     assert r.status_code == 303
     assert "江州丽颜医疗美容诊所" in c.get("/trends", headers=HTML).text.split('id="watchlist"')[1]
+    for target in ("//evil.example/x", "/\\evil.example", "https://evil.example/"):
+        r = c.post("/watchlist", data={"csrf_token": token(c), "institution": "beauty-clinic", "action": "add",
+                                       "next": target}, follow_redirects=False)  # fmt: skip
+        assert r.headers["location"] == "/trends"
 
 
 def test_private_hospital_ranks_above_the_public_one(clients: dict[str, TestClient]) -> None:

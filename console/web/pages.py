@@ -4,6 +4,7 @@ log and the admin pages. Every route declares its role; every state-changing one
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -151,6 +152,9 @@ def search_page(request: Request, user: dict = STAFF) -> Response:
                 status=400 if error else 200)  # fmt: skip
 
 
+_LOCAL_PATH = re.compile(
+    r"^/(?!/)[A-Za-z0-9_\-/]*$"
+)  # a redirect target on this site (no "//host", no "/\\host")
 SORT_NAMES = {"relevance": "相关度", "time": "时间", "severity": "严重度", "score": "模型分数"}
 
 
@@ -240,8 +244,8 @@ async def watchlist_change(request: Request, user: dict = ANALYST) -> Response:
     if changed:
         audit.record(ctx, user["name"], "watch_remove" if action == "remove" else "watch_add", inst, {},
                      client_ip(request))  # fmt: skip
-    return RedirectResponse(str(form.get("next") or "/trends") if str(form.get("next") or "").startswith("/")
-                            and not str(form.get("next")).startswith("//") else "/trends", status_code=303)  # fmt: skip
+    nxt = str(form.get("next") or "")
+    return RedirectResponse(nxt if _LOCAL_PATH.match(nxt) else "/trends", status_code=303)
 
 
 @router.get("/risk")
