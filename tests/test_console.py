@@ -411,6 +411,8 @@ def test_trends_and_watchlist(clients: dict[str, TestClient]) -> None:
                follow_redirects=False)  # fmt: skip
     assert r.status_code == 303
     assert "江州丽颜医疗美容诊所" in c.get("/trends", headers=HTML).text.split('id="watchlist"')[1]
+    only = c.get("/api/trends", params={"watched": "true"}).json()
+    assert {s["name"] for s in only["flags"] + only["negative"]} <= {"江州丽颜医疗美容诊所"} and only["flags"]
     for target in ("//evil.example/x", "/\\evil.example", "https://evil.example/"):
         r = c.post("/watchlist", data={"csrf_token": token(c), "institution": "beauty-clinic", "action": "add",
                                        "next": target}, follow_redirects=False)  # fmt: skip

@@ -116,8 +116,12 @@ def trend(
     dimension: Literal["institution", "category", "region"] = "institution",
     window: Annotated[int | None, Query(ge=1, le=366)] = None,
     institution: Annotated[list[Text], Query(max_length=50)] = [],  # noqa: B006
+    watched: bool = False,
 ) -> dict[str, Any]:
-    return trends.trends(_ctx(request), dimension, window, institution)
+    ctx = _ctx(request)
+    if watched:
+        institution = [*institution, *(w["institution_id"] for w in trends.watchlist(ctx))] or ["-"]
+    return trends.trends(ctx, dimension, window, institution)
 
 
 @router.get("/risk", summary="检查对象排名（风险评分）")

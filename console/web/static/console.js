@@ -3,12 +3,13 @@
    chart of that key; the dimension selector reloads them. */
 "use strict";
 (function () {
-  function drawCharts(dimension) {
+  function drawCharts(dimension, watched) {
     if (typeof window.echarts === "undefined") { return; }
     var nodes = document.querySelectorAll("[data-chart]");
     var bySrc = {};
     nodes.forEach(function (el) {
-      var src = el.getAttribute("data-src") + "?dimension=" + encodeURIComponent(dimension || "institution");
+      var src = el.getAttribute("data-src") + "?dimension=" + encodeURIComponent(dimension || "institution") +
+        (watched ? "&watched=true" : "");
       (bySrc[src] = bySrc[src] || []).push(el);
     });
     Object.keys(bySrc).forEach(function (src) {
@@ -35,7 +36,9 @@
   }
   document.addEventListener("DOMContentLoaded", function () {
     var control = document.querySelector("[data-chart-control]");
-    drawCharts(control ? control.value : "institution");
-    if (control) { control.addEventListener("change", function () { drawCharts(control.value); }); }
+    var watched = document.querySelector("[data-chart-watched]");
+    function redraw() { drawCharts(control ? control.value : "institution", watched ? watched.checked : false); }
+    redraw();
+    [control, watched].forEach(function (el) { if (el) { el.addEventListener("change", redraw); } });
   });
 })();
