@@ -95,7 +95,8 @@ def document_view(ctx: AppContext, doc_id: str) -> dict[str, Any] | None:
         f["triage"] = latest.get(f["id"])
     by_field: dict[str, list[dict[str, Any]]] = {}
     for f in findings:
-        by_field.setdefault(f["field"], []).append(f)
+        if not f["source"].startswith("model:"):  # the model's labels cover the whole text: not a span
+            by_field.setdefault(f["field"], []).append(f)
     images = []
     for img in version.get("images") or []:
         ocr = img.get("ocr_text") or ""

@@ -336,6 +336,11 @@ def test_document_page_shows_spans_basis_scope_and_model(clients: dict[str, Test
     assert 'rel="noopener noreferrer"' in r.text
     view = c.get(f"/api/documents/{doc_id}").json()
     assert view["findings"] and all("legal_basis" in f and "severity" in f for f in view["findings"])
+    segs = view["text_segments"]
+    marked = sum(len(sg["text"]) for sg in segs if sg["findings"])
+    # rule spans are highlighted, not the whole text (the model's document-level labels are no span)
+    assert 0 < marked < 0.6 * sum(len(sg["text"]) for sg in segs)
+    assert any(f["source"].startswith("model:") for f in view["findings"]) and view["model_versions"]
 
 
 def test_document_page_shows_ocr_text_with_its_spans(clients: dict[str, TestClient]) -> None:
