@@ -118,8 +118,8 @@ def main(argv: list[str] | None = None) -> int:
                 crawl_demo(settings, port)
         else:
             settings = get_settings(data_dir=args.data_dir)
-        results["demo"] = measure(settings, args.rounds)
-        print(f"demo data: {results['demo']}")
+        results["data"] = {"data_dir": str(settings.data_dir), **measure(settings, args.rounds)}
+        print(f"data dir {settings.data_dir}: {results['data']}")
         if args.synthetic:
             t0 = time.perf_counter()
             syn = synthetic(args.synthetic, Path(tmp) / "synthetic")
