@@ -29,8 +29,10 @@ $(STAMP): requirements.lock pyproject.toml .ci/system-packages.sh
 	$(BIN)/python -m pip install -q --no-deps -e .
 	@touch $(STAMP)
 
+# Crawls the demo web, then serves the web console on 127.0.0.1:8000 with one demo account per role (Ctrl-C stops).
+# `yijian demo --once` crawls and exits (scripts, tests).
 demo: setup
-	$(BIN)/yijian demo --once
+	$(BIN)/yijian demo
 
 test: setup
 	$(BIN)/ruff check .

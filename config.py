@@ -189,6 +189,11 @@ class Settings(BaseSettings):
     auto_capture_budget: int = Field(
         5, description="每次抓取最多自动取证的页面数（0 表示不自动取证）；失败的取证记入案件，不影响抓取"
     )
+    console_secret: str | None = Field(
+        None,
+        description="Web 控制台会话签名密钥；不设则首次启动时随机生成并保存在 data_dir/console_secret",
+    )
+    console_session_hours: int = Field(8, description="Web 控制台登录会话的有效时长（小时）")
 
     @classmethod
     def settings_customise_sources(

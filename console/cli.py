@@ -9,13 +9,13 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 if TYPE_CHECKING:
     from app.analysis import PageInput
@@ -26,6 +26,7 @@ from console.cmd_digest import digest, report
 from console.cmd_index import index
 from console.cmd_model import evaluate, train
 from console.cmd_schedule import schedule
+from console.cmd_serve import serve, user
 from console.options import _dump, _settings, console, data_dir_option, json_option, out, spinner
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -203,7 +204,18 @@ def search(query: str, labels, categories, severities, source_ids, institution_i
         out.print(f"\n[bold]{_esc(h.title) or h.url}[/bold]  {h.url}")
         out.print(f"  标签：{', '.join(h.labels) or '无'}  类别：{', '.join(h.categories[:6])}")
         for frag in h.highlights[:2]:
-            out.print("  … " + _esc(frag).replace("&lt;em&gt;", "").replace("&lt;/em&gt;", "") + " …")
+            out.print(_highlight_text(frag))
+
+
+def _highlight_text(fragment: str) -> Text:
+    """A highlight fragment for the terminal: matches in bold yellow, no tags, no rich markup taken from it."""
+    from console.highlight import plain_highlight
+
+    line = Text("  … ")
+    for piece, em in plain_highlight(fragment):
+        line.append(piece, style="bold yellow" if em else None)
+    line.append(" …")
+    return line
 
 
 # ---------------------------------------------------------------------------------------------- stats
@@ -308,26 +320,29 @@ def demo_web(port: int | None) -> None:
 @main.command()
 @click.option("--once", is_flag=True, help="抓取、分析、索引全部演示来源，打印摘要后退出")
 @click.option("--port", default=None, type=int, help="演示网站端口（默认自动选择空闲端口）")
+@click.option("--console-port", default=8000, show_default=True, type=int, help="Web 控制台端口")
 @data_dir_option
 @json_option
-def demo(once: bool, port: int | None, data_dir: Path | None, as_json: bool) -> None:
-    """运行演示：启动演示网站，抓取全部演示来源，分析、入库、索引并打印摘要。"""
+def demo(once: bool, port: int | None, console_port: int, data_dir: Path | None, as_json: bool) -> None:
+    """运行演示：启动演示网站，抓取全部演示来源，分析、入库、索引并打印摘要；
+    不带 --once 时随后在 127.0.0.1 上启动 Web 控制台（每个角色一个演示账号）。"""
     from app.crawl import crawl_demo
     from app.crawl import demo_web as running_demo_web
 
     settings = _settings(data_dir)
     with running_demo_web(port) as demo_port:
         summary = crawl_demo(settings, demo_port, progress=None if as_json else spinner)
+        if as_json:
+            _dump(summary)
+        else:
+            _print_run_summary(summary)
+            out.print(f"\n数据目录：{settings.data_dir.resolve()}   试试：yijian search 根治")
         if not once:
-            console.print(f"演示网站运行中：http://127.0.0.1:{demo_port}/  （Ctrl-C 退出）")
+            from console.cmd_serve import serve_demo_console
+
+            console.print(f"演示网站运行中：http://127.0.0.1:{demo_port}/")
             with contextlib.suppress(KeyboardInterrupt):
-                while True:
-                    time.sleep(3600)
-    if as_json:
-        _dump(summary)
-    else:
-        _print_run_summary(summary)
-        out.print(f"\n数据目录：{settings.data_dir.resolve()}   试试：yijian search 根治")
+                serve_demo_console(settings, "127.0.0.1", console_port)
 
 
 # --------------------------------------------------------------------------------------------- config
@@ -356,7 +371,7 @@ def show_config(data_dir: Path | None, as_json: bool) -> None:
     out.print(table)
 
 
-for _command in (index, train, evaluate, schedule, digest, report, *CASE_COMMANDS):
+for _command in (index, train, evaluate, schedule, digest, report, serve, user, *CASE_COMMANDS):
     main.add_command(_command)
 
 if __name__ == "__main__":

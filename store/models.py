@@ -388,3 +388,69 @@ class CustodyEntryRow(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+# ---------------------------------------------------------------------------------------------------
+# The web console: users, the audit log, triage decisions and the watch-list.
+# ---------------------------------------------------------------------------------------------------
+
+
+class UserRow(Base):
+    """A console user: a role (staff < analyst < investigator < admin) and an argon2 password hash."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+
+
+class AuditRow(Base):
+    """One entry of the append-only audit log (logins, triage, exports, admin changes). Never updated."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    ip: Mapped[str] = mapped_column(String(64), default="")
+
+
+class TriageRow(Base):
+    """A reviewer's triage decision on one finding, with its reason (append-only; the latest one counts).
+    The same decision is also written to ``feedback`` (``feedback_id``), which training reads."""
+
+    __tablename__ = "triage_decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    document_id: Mapped[str] = mapped_column(String(40), index=True)
+    finding_id: Mapped[int | None] = mapped_column(Integer, index=True)  # soft: findings are replaced
+    version_id: Mapped[int | None] = mapped_column(Integer)
+    category: Mapped[str] = mapped_column(String(64), default="")
+    severity: Mapped[str] = mapped_column(String(8), default="")
+    finding_text: Mapped[str] = mapped_column(Text, default="")
+    institution_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    decision: Mapped[str] = mapped_column(String(16))  # confirm | dismiss | escalate
+    reason: Mapped[str] = mapped_column(Text, default="")
+    reviewer: Mapped[str] = mapped_column(String(64), default="")
+    feedback_id: Mapped[int | None] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class WatchRow(Base):
+    """An institution on the watch-list."""
+
+    __tablename__ = "watchlist"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    institution_id: Mapped[str] = mapped_column(String(128), unique=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    added_by: Mapped[str] = mapped_column(String(64), default="")
+    at: Mapped[datetime] = mapped_column(default=utcnow)
