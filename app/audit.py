@@ -21,6 +21,13 @@ ACTION_NAMES = {
     "institution_update": "修改机构",
     "watch_add": "加入关注",
     "watch_remove": "取消关注",
+    "case_create": "新建案件",
+    "case_status": "案件状态变更",
+    "case_attach": "文档加入案件",
+    "case_note": "案件备注",
+    "case_capture": "网页取证",
+    "case_export": "导出证据包",
+    "case_verify": "校验证据包",
 }
 
 

@@ -36,7 +36,7 @@ from cases.sealing import (
     seal_directory,
     sha256_file,
 )
-from cases.status import STATUS_NAMES, STATUSES, InvalidTransition, check_transition
+from cases.status import STATUS_NAMES, STATUSES, TRANSITIONS, InvalidTransition, check_transition
 from cases.timestamp import stamp_directory
 from cases.verify import BundleUnreadable, VerifyReport, verify_bundle
 from config import Settings
@@ -66,6 +66,7 @@ __all__ = [
     "export_case",
     "init_evidence",
     "list_cases",
+    "next_statuses",
     "public_key_pem",
     "set_status",
     "show_case",
@@ -192,6 +193,12 @@ def show_case(settings: Settings, case_id: int, *, actor: str | None = None) -> 
             "custody_intact": brk is None,
             "custody_break": brk.describe() if brk else None,
         }
+
+
+def next_statuses(status: str) -> list[str]:
+    """The statuses a case in ``status`` may move to, in life-cycle order (a form offers only these)."""
+    allowed = TRANSITIONS.get(status, frozenset())
+    return [s for s in STATUSES if s in allowed]
 
 
 def set_status(settings: Settings, case_id: int, status: str, *, actor: str | None = None) -> dict[str, Any]:

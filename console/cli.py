@@ -338,7 +338,10 @@ def demo(once: bool, port: int | None, console_port: int, data_dir: Path | None,
             _print_run_summary(summary)
             out.print(f"\n数据目录：{settings.data_dir.resolve()}   试试：yijian search 根治")
         if not once:
+            from app.cases import init_evidence
             from console.cmd_serve import serve_demo_console
+
+            init_evidence(settings)  # a signing key, so the console's "取证" button works on the demo web
 
             console.print(f"演示网站运行中：http://127.0.0.1:{demo_port}/")
             with contextlib.suppress(KeyboardInterrupt):

@@ -1,12 +1,14 @@
 """The web console's test data, built once per test session: the demo web crawled through the real `yijian` CLI
 (tests/demo_env.py) into a temporary data dir, plus two pages a crawler could meet — one carrying hostile markup
 in its title, text, author, URL and finding, one whose second version dropped its "根治" claim — and one user
-per role. Console tests (tests/test_console*.py) use the ``console_data`` fixture."""
+per role. Console tests (tests/test_console*.py) use the ``console_data`` fixture; the case pages' tests use
+``evidence_settings`` (the demo web served again so its pages can be captured as evidence, and a signing key)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +46,7 @@ class ConsoleData:
     settings: Settings
     hostile_id: str
     revised_id: str
+    demo_port: int
     password: str = PASSWORD
 
     def user(self, role: str) -> str:
@@ -95,8 +98,9 @@ def _add_pages(settings: Settings) -> tuple[str, str]:
 def console_data(tmp_path_factory: pytest.TempPathFactory) -> ConsoleData:
     web = DemoWeb()
     web.start()
+    port = web.port
     try:
-        assert web.port is not None
+        assert port is not None
         data = tmp_path_factory.mktemp("console-data")
         env = demo_env(data, web.port)
         proc = subprocess.run([*YIJIAN, "crawl", "--all", "--json"], env=env, capture_output=True, text=True,
@@ -111,4 +115,23 @@ def console_data(tmp_path_factory: pytest.TempPathFactory) -> ConsoleData:
         proc = subprocess.run([*YIJIAN, "user", "add", f"t-{role}", "--role", role, "--password-stdin"], env=env,
                               input=PASSWORD + "\n", capture_output=True, text=True, timeout=120)  # fmt: skip
         assert proc.returncode == 0, proc.stderr
-    return ConsoleData(data, settings, hostile_id, revised_id)
+    return ConsoleData(data, settings, hostile_id, revised_id, port)
+
+
+@pytest.fixture(scope="session")
+def evidence_settings(console_data: ConsoleData) -> Iterator[Settings]:
+    """Settings for capturing the crawled demo pages from the console: the demo web serves again on the port its
+    pages were crawled from, private addresses are allowed (the demo web is on 127.0.0.x) and the data dir has a
+    signing key (what `yijian init` creates)."""
+    from app.cases import init_evidence
+
+    settings = console_data.settings.model_copy(
+        update={"snapshot_allow_private": True, "snapshot_timeout_s": 60.0}
+    )
+    init_evidence(settings)
+    web = DemoWeb()
+    web.start(console_data.demo_port)
+    try:
+        yield settings
+    finally:
+        web.stop()

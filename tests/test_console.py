@@ -6,9 +6,12 @@ the terminal's highlights."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 import subprocess
+import tempfile
+from pathlib import Path
 
 import lxml.html
 import pytest
@@ -119,6 +122,7 @@ ROLE_RULES = [
     ("/api/trends", "analyst"), ("/risk", "analyst"), ("/api/risk", "analyst"),
     ("/institutions/private-hospital", "analyst"), ("/audit", "admin"), ("/api/audit", "admin"),
     ("/admin/users", "admin"), ("/admin/sources", "admin"), ("/admin/institutions", "admin"), ("/api/users", "admin"),
+    ("/cases", "investigator"),
 ]  # fmt: skip
 ORDER = ("staff", "analyst", "investigator", "admin")
 
@@ -470,3 +474,217 @@ def test_terminal_search_renders_highlights_as_emphasis(console_data: ConsoleDat
                           text=True, timeout=120)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "根治" in proc.stdout and "<em>" not in proc.stdout and "&lt;" not in proc.stdout
+
+
+# ------------------------------------------------------------------------------------------------- cases
+CASE_PAGES = ["/cases", "/cases/1", "/capture-jobs/x", "/captures/x/files/screenshot.png"]
+
+
+def test_case_pages_are_for_investigators_only(
+    clients: dict[str, TestClient], console_data: ConsoleData
+) -> None:
+    for role in ("staff", "analyst"):
+        c = clients[role]
+        for path in CASE_PAGES:
+            assert c.get(path, headers=HTML).status_code == 403, (role, path)
+        for path, data in (("/cases", {"title": "越权"}), ("/cases/1/status", {"status": "closed"}),
+                           ("/cases/1/notes", {"text": "x"}), ("/cases/1/export", {}),
+                           (f"/documents/{console_data.revised_id}/attach", {"case_id": "1"}),
+                           (f"/documents/{console_data.revised_id}/capture", {"case_id": "new"})):  # fmt: skip
+            assert c.post(path, data={**data, "csrf_token": token(c)}).status_code == 403, (role, path)
+        doc = c.get(f"/documents/{console_data.revised_id}", headers=HTML).text
+        assert 'id="capture-form"' not in doc and 'href="/cases"' not in doc
+    inv = clients["investigator"]
+    assert inv.get("/cases", headers=HTML).status_code == 200
+    assert inv.post("/cases", data={"title": "无令牌"}).status_code == 403  # CSRF on the case forms too
+    assert inv.post("/cases", data={"title": "伪造", "csrf_token": "forged"}).status_code == 403
+    doc = inv.get(f"/documents/{console_data.revised_id}", headers=HTML).text
+    assert 'id="capture-form"' in doc and 'href="/cases"' in doc
+
+
+def _case_from_form(c: TestClient, **fields: object) -> int:
+    r = c.post("/cases", data={"csrf_token": token(c), **fields}, follow_redirects=False)
+    assert r.status_code == 303, r.text[:500]
+    return int(r.headers["location"].rsplit("/", 1)[1])
+
+
+def _flagged_demo_document(c: TestClient, port: int) -> str:
+    hits = c.get(
+        "/api/search", params={"q": "根治", "institution": "private-hospital", "sort": "severity"}
+    ).json()
+    return next(h["doc_id"] for h in hits["hits"] if f":{port}/" in h["url"] and h["severities"])
+
+
+def test_case_create_validates_and_offers_only_valid_status_changes(
+    clients: dict[str, TestClient], console_data: ConsoleData
+) -> None:
+    c = clients["investigator"]
+    bad = c.post("/cases", data={"csrf_token": token(c), "title": " ", "institution": "private-hospital"})
+    assert bad.status_code == 400 and "请填写案件名称" in bad.text
+    bad = c.post("/cases", data={"csrf_token": token(c), "title": "甲", "institution": "nowhere"})
+    assert bad.status_code == 400 and "未知机构" in bad.text
+    bad = c.post("/cases", data={"csrf_token": token(c), "title": "甲", "assignee": "t-staff"})
+    assert bad.status_code == 400 and "承办人" in bad.text
+    case_id = _case_from_form(c, title="华康医院虚假疗效广告", institution="private-hospital",
+                              categories=["ad_efficacy_guarantee"], assignee="t-investigator")  # fmt: skip
+    page = c.get(f"/cases/{case_id}", headers=HTML).text
+    tree = lxml.html.fromstring(page)
+    assert [o.get("value") for o in tree.cssselect("#status-form option")] == ["investigating", "closed"]
+    assert "t-investigator" in page and "江州华康医院" in page
+    r = c.post(f"/cases/{case_id}/status", data={"csrf_token": token(c), "status": "referred"})
+    assert r.status_code == 400 and "不能从 open 改为 referred" in r.text
+    for status in ("investigating", "referred"):
+        r = c.post(f"/cases/{case_id}/status", data={"csrf_token": token(c), "status": status},
+                   follow_redirects=False)  # fmt: skip
+        assert r.status_code == 303
+    tree = lxml.html.fromstring(c.get(f"/cases/{case_id}", headers=HTML).text)
+    assert [o.get("value") for o in tree.cssselect("#status-form option")] == ["closed"]
+    listed = c.get("/cases", params={"status": "referred"}, headers=HTML).text
+    assert f'data-case="{case_id}"' in listed
+    other = c.get("/cases", params={"institution": "public-hospital"}, headers=HTML).text
+    assert f'data-case="{case_id}"' not in other
+    audit = clients["admin"].get("/api/audit", params={"action": "case_status"}).json()["entries"]
+    assert [(e["detail"]["from"], e["detail"]["to"]) for e in audit if e["target"] == f"case:{case_id}"] == [
+        ("investigating", "referred"), ("open", "investigating")]  # fmt: skip
+    assert c.get("/cases/999999", headers=HTML).status_code == 404
+
+
+def test_hostile_document_in_a_case_is_inert(
+    clients: dict[str, TestClient], console_data: ConsoleData
+) -> None:
+    c = clients["investigator"]
+    case_id = _case_from_form(c, title="<script>alert(1)</script>案件")
+    r = c.post(f"/documents/{console_data.hostile_id}/attach", data={"csrf_token": token(c), "case_id": case_id},
+               follow_redirects=False)  # fmt: skip
+    assert r.status_code == 303 and r.headers["location"] == f"/cases/{case_id}#documents"
+    page = c.get(f"/cases/{case_id}", headers=HTML).text
+    _assert_inert(page)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;案件" in page
+    listed = c.get("/cases", headers=HTML).text
+    assert "<script>alert(1)" not in listed
+
+
+def test_investigator_captures_exports_and_the_bundle_verifies(
+    console_data: ConsoleData, evidence_settings: object
+) -> None:
+    import time
+    import zipfile
+
+    from app import cases as cases_uc
+
+    app = create_app(evidence_settings)  # type: ignore[arg-type]
+    c = login(app, console_data.user("investigator"), console_data.password)
+    case_id = _case_from_form(c, title="取证测试", institution="private-hospital")
+    doc_id = _flagged_demo_document(c, console_data.demo_port)
+    r = c.post(f"/documents/{doc_id}/attach", data={"csrf_token": token(c), "case_id": case_id},
+               follow_redirects=False)  # fmt: skip
+    assert r.status_code == 303
+    started = time.monotonic()
+    r = c.post(f"/documents/{doc_id}/capture", data={"csrf_token": token(c), "case_id": case_id},
+               follow_redirects=False)  # fmt: skip
+    assert r.status_code == 303 and r.headers["location"].startswith("/capture-jobs/")
+    assert time.monotonic() - started < 2.0  # the browser runs in a worker thread, not in the request
+    job = r.headers["location"]
+    running = c.get(job, headers=HTML, follow_redirects=False)
+    if running.status_code == 200:
+        assert '<meta http-equiv="refresh" content="2">' in running.text and "正在用浏览器" in running.text
+    deadline = time.monotonic() + 120
+    while (r := c.get(job, headers=HTML, follow_redirects=False)).status_code == 200:
+        assert "取证失败" not in r.text, r.text[-1500:]
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    assert r.status_code == 303 and r.headers["location"].startswith(f"/cases/{case_id}#capture-")
+    capture_id = r.headers["location"].split("#capture-", 1)[1]
+    page = c.get(f"/cases/{case_id}", headers=HTML).text
+    tree = lxml.html.fromstring(page)
+    cap = tree.get_element_by_id(f"capture-{capture_id}")
+    assert "已封存" in cap.text_content() and "全部文件与签名清单一致" in cap.text_content()
+    files = {row.cssselect("td")[0].text_content(): row.cssselect("td")[2].text_content()
+             for row in cap.cssselect("table.files tbody tr")}  # fmt: skip
+    assert {"screenshot.png", "raw.html", "capture.warc.gz", "page.pdf"} <= set(files)
+    assert all(re.fullmatch(r"[0-9a-f]{64}", h) for h in files.values())
+    shot = c.get(f"/captures/{capture_id}/files/screenshot.png")
+    assert shot.status_code == 200 and shot.headers["content-type"] == "image/png"
+    assert hashlib.sha256(shot.content).hexdigest() == files["screenshot.png"]
+    raw = c.get(f"/captures/{capture_id}/files/raw.html")  # crawled HTML never renders in our origin
+    assert raw.headers["content-type"] == "application/octet-stream"
+    assert raw.headers["content-disposition"].startswith("attachment")
+    assert c.get(f"/captures/{capture_id}/files/../../yijian.db").status_code == 404
+    actions = [row.get("data-action") for row in tree.cssselect("#custody-log tbody tr")]
+    assert actions[:3] == ["created", "attached", "captured"] and actions[-1] == "viewed"
+    assert "哈希链完整" in tree.get_element_by_id("chain").text_content()
+    shown = cases_uc.show_case(evidence_settings, case_id)  # type: ignore[arg-type]
+    assert {e["actor"] for e in shown["custody"]} == {"t-investigator"}
+    # export: the download is the bundle, it verifies, its custody log ends with this user's export
+    r = c.post(f"/cases/{case_id}/export", data={"csrf_token": token(c)})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/zip", r.text[:500]
+    assert r.headers["x-yijian-verified"].startswith("ok")
+    bundle = Path(tempfile.mkdtemp()) / "bundle.zip"
+    bundle.write_bytes(r.content)
+    report = cases_uc.verify(bundle)
+    assert report.ok, report.problems()
+    with zipfile.ZipFile(bundle) as zf:
+        names = zf.namelist()
+    assert any(n.endswith("screenshot.png") for n in names)
+    last = cases_uc.show_case(evidence_settings, case_id)["custody"][-1]  # type: ignore[arg-type]
+    assert (last["action"], last["actor"]) == ("exported", "t-investigator")
+    # the bundle uploaded back verifies; with a flipped byte it does not, and the page names the file
+    ok = c.post("/cases/verify", data={"csrf_token": token(c)}, files={"bundle": ("b.zip", r.content)})
+    assert ok.status_code == 200 and 'data-ok="1"' in ok.text and "校验通过" in ok.text
+    tampered = _flip_a_byte(bundle, "screenshot.png")
+    bad = c.post("/cases/verify", data={"csrf_token": token(c)}, files={"bundle": ("t.zip", tampered)})
+    assert 'data-ok="0"' in bad.text and "screenshot.png" in bad.text
+    junk = c.post("/cases/verify", data={"csrf_token": token(c)}, files={"bundle": ("x.zip", b"not a zip")})
+    assert junk.status_code == 200 and 'data-ok="0"' in junk.text
+    audit = {e["action"] for e in clients_audit(app, console_data) if e["target"] == f"case:{case_id}"}
+    assert {"case_create", "case_attach", "case_capture", "case_export"} <= audit
+
+
+def clients_audit(app: FastAPI, console_data: ConsoleData) -> list[dict]:
+    admin = login(app, console_data.user("admin"), console_data.password)
+    return admin.get("/api/audit", params={"limit": 500}).json()["entries"]
+
+
+def _flip_a_byte(bundle: Path, suffix: str) -> bytes:
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(bundle) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith(suffix):
+                data = data[:100] + bytes([data[100] ^ 1]) + data[101:]
+            dst.writestr(info, data)
+    return out.getvalue()
+
+
+def test_capture_failures_are_shown_not_raised(console_data: ConsoleData, evidence_settings: object) -> None:
+    """A page the capture refuses (the fixture's pages sit on an unbound 127.0.0.12 port): the job page names the
+    failure, the case keeps no half-written capture, and nothing is captured into a closed case."""
+    import time
+
+    app = create_app(console_data.settings)  # private addresses not allowed here
+    c = login(app, console_data.user("investigator"), console_data.password)
+    case_id = _case_from_form(c, title="拒绝取证")
+    r = c.post(f"/documents/{console_data.revised_id}/capture", data={"csrf_token": token(c), "case_id": case_id},
+               follow_redirects=False)  # fmt: skip
+    job = r.headers["location"]
+    deadline = time.monotonic() + 60
+    while 'data-status="running"' in (page := c.get(job, headers=HTML).text):
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    assert 'data-status="failed"' in page and "不允许取证" in page
+    case_page = c.get(f"/cases/{case_id}", headers=HTML).text
+    assert "尚无取证" in case_page and "取证失败" in case_page
+    c.post(f"/cases/{case_id}/status", data={"csrf_token": token(c), "status": "closed"})
+    r = c.post(
+        f"/documents/{console_data.revised_id}/capture", data={"csrf_token": token(c), "case_id": case_id}
+    )
+    assert r.status_code == 400 and "已结案" in r.text
+    r = c.post(
+        f"/documents/{console_data.revised_id}/attach", data={"csrf_token": token(c), "case_id": case_id}
+    )
+    assert r.status_code == 400
+    admin = login(app, console_data.user("admin"), console_data.password)
+    assert admin.get(job, headers=HTML).status_code == 200  # an admin may follow anyone's job
+    assert c.get("/capture-jobs/nosuchjob", headers=HTML).status_code == 404

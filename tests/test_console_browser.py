@@ -1,7 +1,9 @@
 """The web console in real headless Chromium (Debian's /usr/bin/chromium driven by Playwright) against the console
 served by uvicorn over the crawled demo data: log in, search, filter, open a document with highlighted spans,
 triage a flag, see the audit entry, export; an analyst cannot reach admin pages; charts draw; a page carrying
-hostile markup runs no script (no dialog, no console message, no request to the payload's URL).
+hostile markup runs no script (no dialog, no console message, no request to the payload's URL); an investigator
+opens a case, attaches a flagged page, captures it as evidence, sees the capture and the custody log and exports
+a bundle that verifies, while staff and analysts are refused the case pages.
 
 Screenshots of the main pages are written to tests/artifacts/screenshots/ (git-ignored) for a reviewer."""
 
@@ -16,6 +18,7 @@ from typing import Any
 import pytest
 import uvicorn
 
+from config import Settings
 from console.web import create_app
 from crawlers.settings import PLAYWRIGHT_LAUNCH_OPTIONS
 from demo.server import find_free_port
@@ -26,10 +29,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 SHOTS = Path(__file__).resolve().parent / "artifacts" / "screenshots"
 
 
-@pytest.fixture(scope="module")
-def base_url(console_data: ConsoleData) -> Iterator[str]:
+def _serve(settings: Settings) -> Iterator[str]:
     port = find_free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(console_data.settings), host="127.0.0.1", port=port,
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
                                            log_level="warning"))  # fmt: skip
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -40,6 +42,17 @@ def base_url(console_data: ConsoleData) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def base_url(console_data: ConsoleData) -> Iterator[str]:
+    yield from _serve(console_data.settings)
+
+
+@pytest.fixture(scope="module")
+def evidence_url(evidence_settings: Settings) -> Iterator[str]:
+    """The console over the same data, able to capture the demo web (served again, with a signing key)."""
+    yield from _serve(evidence_settings)
 
 
 @pytest.fixture(scope="module")
@@ -219,3 +232,86 @@ def test_admin_sees_the_audit_entry(browser: Any, base_url: str, console_data: C
         assert not w.dialogs and not w.errors and not w.console, (w.dialogs, w.errors, w.console)
     finally:
         w.close()
+
+
+def test_investigator_opens_a_case_captures_evidence_and_exports(
+    browser: Any, evidence_url: str, console_data: ConsoleData
+) -> None:
+    from app.cases import verify
+
+    w = Watched(browser, evidence_url)
+    try:
+        w.login(console_data.user("investigator"), console_data.password)
+        page = w.page
+        page.click("header nav a[href='/cases']")
+        page.wait_for_selector("#new-case")
+        page.fill("#new-case input[name=title]", "华康医院“一次根治”广告")
+        page.select_option("#new-case select[name=institution]", "private-hospital")
+        page.select_option("#new-case select[name=categories]", ["ad_efficacy_guarantee"])
+        page.select_option("#new-case select[name=assignee]", console_data.user("investigator"))
+        page.click("#new-case button[type=submit]")
+        page.wait_for_url("**/cases/*")
+        case_id = int(page.url.rsplit("/", 1)[1])
+        assert "待处理" in page.inner_text("#case-status")
+        # a flagged page of the demo web (not one of the fixture's pages, which no server serves)
+        w.goto("/search?q=根治&institution=private-hospital&sort=severity")
+        link = page.locator(
+            f".hit h2 a:not([href$='{console_data.hostile_id}']):not([href$='{console_data.revised_id}'])"
+        ).first
+        doc_path = link.get_attribute("href")
+        link.click()
+        page.wait_for_selector("#case-tools")
+        page.select_option("#attach-form select", str(case_id))
+        page.click("#attach-form button")
+        page.wait_for_url(f"**/cases/{case_id}#documents")
+        assert page.locator(f"#documents a[href='{doc_path}']").count() == 1
+        w.goto(str(doc_path))
+        page.select_option("#capture-form select", str(case_id))
+        page.click("#capture-form button")
+        # the job page refreshes itself until the capture is sealed, then goes on to the case
+        page.wait_for_url(lambda u: f"/cases/{case_id}#capture-" in u, timeout=120_000)
+        capture = page.locator(".capture").first
+        assert "已封存" in capture.inner_text() and "全部文件与签名清单一致" in capture.inner_text()
+        page.wait_for_function("() => { const i = document.querySelector('.capture img.shot');"
+                               " return i && i.complete && i.naturalWidth > 300; }")  # fmt: skip
+        assert capture.locator("table.files td", has_text="capture.warc.gz").count() == 1
+        actions = [r.get_attribute("data-action") for r in page.locator("#custody-log tbody tr").all()]
+        # every opening of the case page is a "viewed" entry by this user
+        assert [a for a in actions if a != "viewed"] == ["created", "attached", "captured"], actions
+        assert actions[-1] == "viewed" and actions.count("viewed") >= 3, actions
+        assert console_data.user("investigator") in page.inner_text("#custody-log")
+        assert "哈希链完整" in page.inner_text("#chain")
+        w.shot("13-case")
+        with page.expect_download(timeout=120_000) as dl:
+            page.click("#export-form button")
+        path = dl.value.path()
+        assert dl.value.suggested_filename.startswith(f"case-{case_id}-") and path
+        report = verify(Path(path))
+        assert report.ok, report.problems()
+        w.goto(f"/cases/{case_id}")
+        actions = [r.get_attribute("data-action") for r in page.locator("#custody-log tbody tr").all()]
+        assert "exported" in actions
+        w.goto("/cases")
+        assert page.locator(f"#cases tr[data-case='{case_id}']").count() == 1
+        w.shot("14-cases")
+        assert not w.dialogs and not w.errors and not w.console, (w.dialogs, w.errors, w.console)
+        assert not w.outside_requests(), w.outside_requests()
+    finally:
+        w.close()
+
+
+def test_staff_and_analyst_are_refused_the_case_pages(
+    browser: Any, base_url: str, console_data: ConsoleData
+) -> None:
+    for role in ("staff", "analyst"):
+        w = Watched(browser, base_url)
+        try:
+            w.login(console_data.user(role), console_data.password)
+            assert w.page.locator("header nav a[href='/cases']").count() == 0
+            for path in ("/cases", "/cases/1"):
+                resp = w.goto(path)
+                assert resp.status == 403 and "无权访问" in w.page.inner_text("main"), (role, path)
+            w.goto(f"/documents/{console_data.revised_id}")
+            assert w.page.locator("#capture-form").count() == 0
+        finally:
+            w.close()

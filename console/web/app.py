@@ -55,13 +55,15 @@ def _wants_html(request: Request) -> bool:
 
 def create_app(settings: Settings, *, https: bool = False, throttle: LoginThrottle | None = None) -> FastAPI:
     """The console app over the data of ``settings``. ``https``: the session cookie is marked Secure."""
-    from console.web import api, pages
+    from console.web import api, cases_pages, pages
 
     ctx = AppContext(settings)
+    capture_jobs = cases_pages.CaptureJobs()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        capture_jobs.shutdown()
         ctx.close()
 
     app = FastAPI(
@@ -76,6 +78,7 @@ def create_app(settings: Settings, *, https: bool = False, throttle: LoginThrott
     )
     app.state.ctx = ctx
     app.state.throttle = throttle or LoginThrottle()
+    app.state.capture_jobs = capture_jobs
     app.add_middleware(
         SessionMiddleware,
         secret_key=_secret(settings),
@@ -87,6 +90,7 @@ def create_app(settings: Settings, *, https: bool = False, throttle: LoginThrott
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(pages.router)
+    app.include_router(cases_pages.router)
     app.include_router(api.router)
 
     @app.exception_handler(NotAuthenticated)

@@ -33,6 +33,13 @@ def page(request: Request, name: str, context: dict[str, Any] | None = None, sta
     )
 
 
+def open_cases_of(ctx: Any) -> list[dict[str, Any]]:
+    """Cases a document may still be attached or captured into (not closed), newest first."""
+    from app.cases import list_cases
+
+    return [c for c in list_cases(ctx.settings) if c["status"] != "closed"]
+
+
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else ""
 
@@ -190,10 +197,13 @@ def _download(header: list[str], rows: list[list[Any]], fmt: str, name: str) -> 
 # -------------------------------------------------------------------------------------------- documents
 @router.get("/documents/{doc_id}")
 def document_page(request: Request, doc_id: str, user: dict = STAFF) -> Response:
-    view = document_view(ctx_of(request), doc_id[:64])
+    ctx = ctx_of(request)
+    view = document_view(ctx, doc_id[:64])
     if view is None:
         return page(request, "error.html", {"status": 404, "message": "文档不存在。"}, status=404)
-    return page(request, "document.html", {"v": view})
+    # Investigators get the "加入案件" and "取证" forms, with the cases still open.
+    open_cases = open_cases_of(ctx) if users_uc.role_at_least(user["role"], "investigator") else None
+    return page(request, "document.html", {"v": view, "open_cases": open_cases})
 
 
 @router.post("/documents/{doc_id}/findings/{finding_id}/triage", dependencies=[CSRF])
