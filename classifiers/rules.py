@@ -385,7 +385,9 @@ class RuleEngine:
         """Labels the context guards argue against in ``text``: every hit of the label was suppressed by a guard,
         or (``unapproved_service``) the text names a lawful service with a similar name (造血干细胞移植,
         器官捐献, 产前诊断 …), or (``negative_sentiment``) the text is a thank-you or achievement story (the
-        ``gratitude`` guard) — in all cases only when no hit of that label survived. A sentiment hit that another
+        ``gratitude`` guard) or a law's text or aggregate statistics naming no particular institution, or (the two
+        ad/service labels) the page reports, warns or explains and offers nothing (a ``reported`` cue, no
+        ``offer`` cue, no marketing element) — in all cases only when no hit of that label survived. A sentiment hit that another
         guard suppressed does not argue against the label (those guards read wording, not the story)."""
         doc, hits = self._explain(text)
         fired = {h.label for h in hits if h.label and not h.suppressed}
@@ -402,6 +404,9 @@ class RuleEngine:
         if self._g_gratitude(None, doc) is not None:
             # a thank-you or achievement story: its rescue and complication words are not negative news
             against.add("negative_sentiment")
+        if doc.reporting and not (doc.offer or doc.marketing):
+            # the page reports, warns or explains (据…报道, 法院, 警方, 谨防, 所谓的) and offers nothing
+            against.update(("exaggerated_efficacy", "unapproved_service"))
         if (doc.cues.get("legal_quote") or doc.aggregate_spans) and not (doc.institution or doc.personal):
             # a law's text or aggregate statistics without a particular institution (labels.md: not sentiment)
             against.add("negative_sentiment")
@@ -412,7 +417,12 @@ class RuleEngine:
         service hit survives only where the page does not read as reporting, warning or explaining (the
         ``reported`` guard) unless it offers the service, and a cell-therapy hit only with a non-medical purpose
         or an offer (``no_purpose``), so what is left names the service as something to get."""
-        return {h.label for h in self.hits(text) if h.label in STANDALONE_LABELS}
+        surviving = {h.label for h in self.hits(text)}
+        out = surviving & STANDALONE_LABELS
+        if out:
+            # an effect, accuracy or safety promise made on the page of an unapproved service stands with it
+            out |= surviving & {"exaggerated_efficacy"}
+        return out
 
     def hits(self, text: str) -> list[Hit]:
         """The hits no guard suppressed."""

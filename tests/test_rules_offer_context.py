@@ -150,3 +150,24 @@ def test_law_text_without_an_institution_vetoes_model_only_negative_sentiment() 
     # the same article cited in a story about a named hospital is not vetoed
     named = "江州华美医院发布违法医疗广告，依据《广告法》第五十八条被罚款二十万元。"
     assert "negative_sentiment" not in guarded_labels(RULES, named)
+
+
+def test_a_warning_page_vetoes_model_only_ad_and_service_labels() -> None:
+    # no rule hit at all: the veto rests on the page reading as a warning that offers nothing
+    warning = "专家提醒：网上流传的各种神奇疗法多是营销话术，切勿轻信，身体不适请到医院就诊。"
+    assert {"exaggerated_efficacy", "unapproved_service"} <= guarded_labels(RULES, warning)
+    # the same warning on a page that offers something does not veto
+    offer = warning + "本院专家门诊，预约电话 0758-1234567。"
+    assert not {"exaggerated_efficacy", "unapproved_service"} & guarded_labels(RULES, offer)
+
+
+def test_promise_on_an_unapproved_service_page_stands_with_it() -> None:
+    page = "自体干细胞回输，三次疗程即可延缓衰老，让您年轻十岁。"
+    assert standalone_labels(RULES, page) == {"unapproved_service", "exaggerated_efficacy"}
+    fetal = "赴港验血查男女，七周即可检测，准确率高达99%。"
+    assert standalone_labels(RULES, fetal) == {"unapproved_service", "exaggerated_efficacy"}
+    # an effect promise without a service hit still needs the model's assent
+    assert standalone_labels(RULES, "坚持服用本品，延缓衰老，精神焕发，咨询电话 400-123-4567。") == set()
+    # an explainer of the test's accuracy that warns against it: nothing stands
+    warning = "据报道，所谓香港验血查男女准确率高达99%的说法并无依据，警方提醒切勿轻信中介。"
+    assert standalone_labels(RULES, warning) == set()
