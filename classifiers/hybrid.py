@@ -5,7 +5,10 @@ rules give citable reasons (span, category, article, severity). The decision per
 
 * a rule fires for the label and the model's score reaches the much lower *rule-assist* threshold (the
   lexicon has concrete, citable evidence; the model only vetoes texts it clearly reads as not-that-label,
-  such as a notice quoting forbidden words), or
+  such as a notice quoting forbidden words) — except that a surviving ``unapproved_service`` hit stands on its
+  own (``RuleEngine.standalone_labels``): the ``reported`` and ``no_purpose`` guards already remove news,
+  court and police reports, warnings, explainers and research text that name a service, and on real agency and
+  booking pages, which read like guides, the model's veto was no better than chance, or
 * no rule fires and the model's score reaches its dev-tuned threshold — unless, for the two ad/service
   labels, the rule engine's context guards argue against it: the label's trigger words were all explained
   away ("糖尿病目前还不能根治" is patient education, a notice quotes the wording), or the text names a lawful
@@ -38,10 +41,25 @@ def guarded_labels(rules: Classifier, text: str) -> set[str]:
     return set(guarded(text)) if guarded is not None else set()
 
 
-def decide(label: str, score: float, model_says: bool, assist: float, fired: bool, guarded: bool) -> bool:
-    """The hybrid decision for one label (see the module docstring); ``model_says``: score ≥ its threshold."""
+def standalone_labels(rules: Classifier, text: str) -> set[str]:
+    """Labels whose rule evidence stands without the model's assent (see RuleEngine.standalone_labels)."""
+    standalone = getattr(rules, "standalone_labels", None)
+    return set(standalone(text)) if standalone is not None else set()
+
+
+def decide(
+    label: str,
+    score: float,
+    model_says: bool,
+    assist: float,
+    fired: bool,
+    guarded: bool,
+    standalone: bool = False,
+) -> bool:
+    """The hybrid decision for one label (see the module docstring); ``model_says``: score ≥ its threshold;
+    ``standalone``: the label's rule evidence stands without the model's assent."""
     if fired:
-        return score >= assist
+        return standalone or score >= assist
     return model_says and not (guarded and label in GUARD_VETO_LABELS)
 
 
@@ -74,13 +92,21 @@ class HybridClassifier:
         model_res: ClassifyResult,
         rule_res: ClassifyResult,
         guarded: set[str] | frozenset[str] = frozenset(),
+        standalone: set[str] | frozenset[str] = frozenset(),
     ) -> ClassifyResult:
         rule_labels = set(rule_res.labels) | {f.label for f in rule_res.findings if f.label}
         labels = []
         for lab in LABELS:
             score = model_res.scores.get(lab, 0.0)
+            fired = lab in rule_labels
             if decide(
-                lab, score, lab in model_res.labels, self.assist[lab], lab in rule_labels, lab in guarded
+                lab,
+                score,
+                lab in model_res.labels,
+                self.assist[lab],
+                fired,
+                lab in guarded,
+                fired and lab in standalone,
             ):
                 labels.append(lab)
         findings = list(rule_res.findings)
@@ -93,5 +119,6 @@ class HybridClassifier:
         m = self.model.classify(texts)
         r = self.rules.classify(texts)
         return [
-            self.combine(a, b, guarded_labels(self.rules, t)) for a, b, t in zip(m, r, texts, strict=True)
+            self.combine(a, b, guarded_labels(self.rules, t), standalone_labels(self.rules, t))
+            for a, b, t in zip(m, r, texts, strict=True)
         ]

@@ -51,6 +51,8 @@ GUARD_NAMES = (  # also the order in which they are tried: document-level contex
     "legit_service",
     "quoted_report",
     "negation",
+    "reported",  # after the span's own guards, so a hit negated in its sentence keeps that explanation
+    "no_purpose",
     "not_ad",
     "gratitude",
     "sent_negation",
@@ -70,8 +72,18 @@ _DOC_GUARDS = frozenset(
         "not_ad",
         "no_institution",
         "gratitude",
+        "no_purpose",
     }
 )
+
+# Guards whose suppression does not argue against the label in the hybrid decision: they say the rule's own
+# evidence is too thin (a cell-therapy term alone is a topic, not an offer), not that the text is something else.
+_THIN_EVIDENCE_GUARDS = frozenset({"no_purpose"})
+
+# Labels whose surviving rule evidence stands without the model's assent (classifiers/hybrid.py): on real web
+# pages the model's veto of service hits was no better than chance (agency and booking pages read like guides,
+# and it scored them 0.0-0.3), while the reported/no_purpose guards remove the reporting and warning pages.
+STANDALONE_LABELS = frozenset({"unapproved_service"})
 
 # Chinese names of the guards, for reviewers ("为什么没有标记").
 GUARD_DESCRIPTIONS = {
@@ -91,6 +103,8 @@ GUARD_DESCRIPTIONS = {
     "no_institution": "未涉及具体医疗机构",
     "aggregate": "汇总统计或专项行动通报",
     "gratitude": "致谢或成就新闻（锦旗、感谢信、成功实施首例），无营销要素",
+    "reported": "报道、警示或讲解（据…报道、记者、法院、警方、禁止、谨防、所谓），页面无预约、联系方式等提供服务的表述",
+    "no_purpose": "仅提及细胞治疗技术，未见抗衰、美容、亚健康等非医疗目的，也无提供服务的表述",
 }
 
 # Grave diseases: efficacy claims about them are punished more heavily (2025《医疗广告监管工作指南》).
@@ -251,6 +265,8 @@ class _Doc:
     covered: bytearray = field(default_factory=bytearray)
     sentence_ends: list[int] = field(default_factory=list)  # positions of sentence terminators
     memo: dict[str, str | None] = field(default_factory=dict)  # document-level guard results
+    offer: bool = False  # the page offers a service: booking, contact, first-person provider, call to action
+    reporting: str | None = None  # the first reporting / warning cue (news attribution, court, police, ban)
     ad_factor: float = 1.0  # score weight of ad_* findings: 1.0 with marketing elements, less without
 
     def cue_text(self, span: tuple[int, int]) -> str:
@@ -299,6 +315,9 @@ class RuleEngine:
             "complaint": guards["complaint"]["cues"],
             "news_marker": guards["news_report"]["markers"],
             "news_incident": guards["news_report"]["incidents"],
+            "reporting": guards["reported"]["cues"],
+            "offer": guards["offer"]["cues"],
+            "purpose": guards["no_purpose"]["cues"],
             "marketing": guards["marketing"]["cues"],
             "organisation": guards["organisation"]["cues"],
             "official_term": guards["official_term"]["phrases"],
@@ -317,6 +336,8 @@ class RuleEngine:
         self._marketing_re = _compile_any(guards["marketing"].get("regex", []), "guards.marketing")
         self._org_re = _compile_any(guards["organisation"].get("regex", []), "guards.organisation")
         self._inst_re = _compile_any(guards["institution"].get("regex", []), "guards.institution")
+        self._reporting_re = _compile_any(guards["reported"].get("regex", []), "guards.reported")
+        self._offer_re = _compile_any(guards["offer"].get("regex", []), "guards.offer")
         self._aggregate_re = _compile_any(guards["aggregate"].get("regex", []), "guards.aggregate")
         self._generic_inst = {lexicon_form(g) for g in guards["institution"].get("generic", [])}
         self._generic_chars = set(guards["institution"].get("generic_suffix_chars", ""))
@@ -364,17 +385,44 @@ class RuleEngine:
         """Labels the context guards argue against in ``text``: every hit of the label was suppressed by a guard,
         or (``unapproved_service``) the text names a lawful service with a similar name (造血干细胞移植,
         器官捐献, 产前诊断 …), or (``negative_sentiment``) the text is a thank-you or achievement story (the
-        ``gratitude`` guard) — in all cases only when no hit of that label survived. A sentiment hit that another
+        ``gratitude`` guard) or a law's text or aggregate statistics naming no particular institution, or (the two
+        ad/service labels) the page reports, warns or explains and offers nothing (a ``reported`` cue, no
+        ``offer`` cue, no marketing element) — in all cases only when no hit of that label survived. A sentiment hit that another
         guard suppressed does not argue against the label (those guards read wording, not the story)."""
         doc, hits = self._explain(text)
         fired = {h.label for h in hits if h.label and not h.suppressed}
-        against = {h.label for h in hits if h.label and h.suppressed and h.label != "negative_sentiment"}
+        against = {
+            h.label
+            for h in hits
+            if h.label
+            and h.suppressed
+            and h.label != "negative_sentiment"
+            and h.suppressed_by not in _THIN_EVIDENCE_GUARDS
+        }
         if doc.cues.get("legit_service"):
             against.add("unapproved_service")
         if self._g_gratitude(None, doc) is not None:
             # a thank-you or achievement story: its rescue and complication words are not negative news
             against.add("negative_sentiment")
+        if doc.reporting and not (doc.offer or doc.marketing):
+            # the page reports, warns or explains (据…报道, 法院, 警方, 谨防, 所谓的) and offers nothing
+            against.update(("exaggerated_efficacy", "unapproved_service"))
+        if (doc.cues.get("legal_quote") or doc.aggregate_spans) and not (doc.institution or doc.personal):
+            # a law's text or aggregate statistics without a particular institution (labels.md: not sentiment)
+            against.add("negative_sentiment")
         return against - fired
+
+    def standalone_labels(self, text: str) -> set[str]:
+        """Labels with a surviving rule hit that stands without the model's assent (``STANDALONE_LABELS``): a
+        service hit survives only where the page does not read as reporting, warning or explaining (the
+        ``reported`` guard) unless it offers the service, and a cell-therapy hit only with a non-medical purpose
+        or an offer (``no_purpose``), so what is left names the service as something to get."""
+        surviving = {h.label for h in self.hits(text)}
+        out = surviving & STANDALONE_LABELS
+        if out:
+            # an effect, accuracy or safety promise made on the page of an unapproved service stands with it
+            out |= surviving & {"exaggerated_efficacy"}
+        return out
 
     def hits(self, text: str) -> list[Hit]:
         """The hits no guard suppressed."""
@@ -461,6 +509,8 @@ class RuleEngine:
                 "personal",
                 "sent_negation",
                 "academic_stat",  # a statistic's own name overlaps the hit it explains (根治 in 根治率)
+                "purpose",  # 亚健康 inside the hit 亚健康人群,干细胞输注 is the purpose itself
+                "offer",
                 "gratitude",  # 锦旗 inside the endorsement phrase 送锦旗
                 "gratitude_unless",
             ):
@@ -471,6 +521,13 @@ class RuleEngine:
                 if not any(c & 1 for c in covered[a:b]) and not all(c & 2 for c in covered[a:b])
             ]
         doc.marketing = bool(doc.cues.get("marketing")) or any(r.search(norm) for r in self._marketing_re)
+        doc.offer = bool(doc.cues.get("offer")) or any(r.search(norm) for r in self._offer_re)
+        reporting = doc.cues.get("reporting")
+        if reporting:
+            doc.reporting = doc.cue_text(reporting[0])
+        else:
+            m = next((m for r in self._reporting_re if (m := r.search(norm))), None)
+            doc.reporting = m.group(0) if m else None
         doc.organisation = bool(doc.cues.get("organisation")) or any(r.search(norm) for r in self._org_re)
         doc.ad_factor = 1.0 if doc.marketing else (0.85 if doc.organisation else 0.7)
         inst = list(doc.cues.get("institution", []))
@@ -632,6 +689,28 @@ class RuleEngine:
             return None
         marker, incident = self._doc_cue(doc, "news_marker"), self._doc_cue(doc, "news_incident")
         return f"{marker}+{incident}" if marker and incident else None
+
+    def _g_reported(self, hit: Hit, doc: _Doc) -> str | None:
+        # news, court and police reports, regulator voice and warnings tell about a service or a claim; a page
+        # that offers it (booking, contact, WeChat, 我院/本中心 speaking, a call to action) is not explained away
+        if doc.offer:
+            return None
+        if doc.reporting:
+            return doc.reporting
+        # a harm told in the hit's own sentence ("在某美容会所注射玻尿酸后严重感染住院"): an incident, not an offer
+        lo, hi = _sentence_bounds(doc.norm, hit.start, hit.end, doc.sentence_ends)
+        for span in doc.cues.get("news_incident", []):
+            if lo <= span[0] and span[1] <= hi:
+                return doc.cue_text(span)
+        return None
+
+    def _g_no_purpose(self, hit: Hit, doc: _Doc) -> str | None:
+        # cell and gene therapy is unlawful outside approved clinical research; naming the technique is not yet an
+        # offer of it: the page must aim it at a non-medical purpose (抗衰, 美容, 亚健康, 健康人群), promise an
+        # effect, or offer it
+        if doc.offer or doc.cues.get("purpose"):
+            return None
+        return "未见非医疗目的或服务要素"
 
     def _g_academic(self, hit: Hit, doc: _Doc) -> str | None:
         if doc.marketing:
@@ -858,3 +937,6 @@ class RuleClassifier:
 
     def guarded_labels(self, text: str) -> set[str]:
         return self.engine.guarded_labels(text)
+
+    def standalone_labels(self, text: str) -> set[str]:
+        return self.engine.standalone_labels(text)

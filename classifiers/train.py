@@ -160,12 +160,13 @@ def tune_rule_assist(
         from classifiers.rules import RuleClassifier
     except ImportError:
         return {}
-    from classifiers.hybrid import decide, guarded_labels
+    from classifiers.hybrid import decide, guarded_labels, standalone_labels
 
     rules = RuleClassifier()
     rule_res = rules.classify(texts)
     fired = [set(r.labels) | {f.label for f in r.findings if f.label} for r in rule_res]
     guarded = [guarded_labels(rules, t) for t in texts]
+    standalone = [standalone_labels(rules, t) for t in texts]
     out = {}
     for j, lab in enumerate(LABELS):
         thr = thresholds[lab]
@@ -173,8 +174,8 @@ def tune_rule_assist(
         for k in range(2, int(thr * 100) + 1):
             a = k / 100
             pred = [
-                decide(lab, p[j], p[j] >= thr, a, lab in f, lab in g)
-                for p, f, g in zip(probs, fired, guarded, strict=True)
+                decide(lab, p[j], p[j] >= thr, a, lab in f, lab in g, lab in f and lab in s)
+                for p, f, g, s in zip(probs, fired, guarded, standalone, strict=True)
             ]
             f1 = _f1(pred, [g[j] for g in gold])
             if f1 > best + 1e-9:
