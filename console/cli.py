@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from app.analysis import PageInput
 
 
+from console.cmd_db import db
 from console.cmd_index import index
 from console.cmd_model import evaluate, train
 from console.options import _dump, _settings, console, data_dir_option, json_option, out, spinner
@@ -361,7 +362,7 @@ def schedule(sources_file: Path | None, data_dir: Path | None) -> None:
     run_forever(_settings(data_dir), sources_file)
 
 
-for _command in (index, train, evaluate):
+for _command in (index, train, evaluate, db):
     main.add_command(_command)
 
 if __name__ == "__main__":
