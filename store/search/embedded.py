@@ -10,7 +10,7 @@ computed over an in-memory column copy of the facet fields (numpy arrays by ``ri
 FTS5 once and cached, instead of joining every match with ``docs``/``terms`` in SQL. Triggers on ``docs`` log every
 changed ``rid`` in ``changes``; a searcher applies them before each query, so a search in one process sees what
 another process indexed. Relevance is bm25 over all matches when a query's words match at most
-``columns.SCORE_WINDOW`` documents; beyond that, bm25 ranks the matches window by window, newest window first (the
+``columns.SCORE_WINDOW`` (2,000) documents; beyond that, bm25 ranks the matches window by window, newest window first (the
 totals, facets and histogram stay exact). Paging with ``search_after`` keeps the plain SQL path (exact bm25 order).
 
 Thread-safe: one SQLite connection per thread (WAL lets readers run beside the writer), writes serialised by a
