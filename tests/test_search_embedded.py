@@ -168,3 +168,23 @@ def test_relevance_beyond_one_scoring_window_is_ranked_window_by_window(tmp_path
     ]
     assert paged == [h.doc_id for h in res.hits]  # offset paging walks the same order
     b.close()
+
+
+def test_column_snapshot_speeds_a_new_process_and_never_serves_another_index(tmp_path):
+    a = EmbeddedSearch(tmp_path / "a" / "s.sqlite")
+    a.index([doc(i, region="北京") for i in range(4)])
+    assert a.search(SearchQuery(text="糖尿病")).total == 4
+    snapshot = tmp_path / "a" / "s.sqlite.columns.npz"
+    assert snapshot.exists()
+    a.index([doc(9, region="上海")])  # after the snapshot: applied from the changes log on restore
+    fresh = EmbeddedSearch(tmp_path / "a" / "s.sqlite")
+    res = fresh.search(SearchQuery(text="糖尿病"))
+    assert res.total == 5 and res.facets["region"] == {"北京": 4, "上海": 1}
+    # A snapshot copied next to a different index file is not used for it.
+    other = EmbeddedSearch(tmp_path / "b" / "s.sqlite")
+    other.index([doc(1, region="广州")])
+    (tmp_path / "b" / "s.sqlite.columns.npz").write_bytes(snapshot.read_bytes())
+    reopened = EmbeddedSearch(tmp_path / "b" / "s.sqlite")
+    assert reopened.search(SearchQuery()).facets["region"] == {"广州": 1}
+    for b in (a, fresh, other, reopened):
+        b.close()

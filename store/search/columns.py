@@ -6,15 +6,20 @@ Loaded from ``docs`` and ``terms`` on the first search (one pass over each, ``gr
 numpy), then kept current from the ``changes`` log the triggers on ``docs`` write: the changed rids' columns are
 re-read, and a cached word set is brought up to date when next used by re-reading only its matches from the lowest
 changed rid on (a crawler appends new documents at the end, so that is a short tail). A ``clear()`` of the index
-bumps ``meta.epoch`` and forces a reload.
+bumps ``meta.epoch`` and forces a reload. The columns are also saved next to the index (``search.sqlite.columns.npz``,
+with the epoch and change number they reflect), so that a new process (a CLI search) starts from the file and the
+changes since, instead of reading a million rows again.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,9 +55,14 @@ class Found:
     histogram: list[tuple[str, int]]
 
 
+SNAPSHOT_EVERY = 100_000  # changes applied since the last saved snapshot before saving again
+
+
 class Columns:
-    def __init__(self) -> None:
+    def __init__(self, snapshot: Path | None = None) -> None:
         self.lock = threading.Lock()
+        self.snapshot = snapshot
+        self.saved_seq = -1
         self.epoch: int | None = None
         self.seq = 0
         self.cap = 0
@@ -71,14 +81,20 @@ class Columns:
     def refresh(self, conn: sqlite3.Connection) -> None:
         epoch = conn.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0]
         seq = conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
+        if self.epoch is None and epoch is not None:
+            self._restore(epoch)
+            if self.seq > seq:  # a snapshot from the future of this file: not ours after all
+                self.epoch = None
         if epoch != self.epoch:
             self._load(conn, epoch, seq)
+            self._save()
             return
         if seq == self.seq:
             return
         oldest = conn.execute("SELECT min(seq) FROM changes").fetchone()[0]
         if oldest is None or oldest > self.seq + 1:  # the log has been pruned past us
             self._load(conn, epoch, seq)
+            self._save()
             return
         rids = sorted(
             {
@@ -92,6 +108,63 @@ class Columns:
         self.deltas.append((seq, rids[0] if rids else self.cap))
         del self.deltas[:-1000]
         self.seq = seq
+        if seq - self.saved_seq > SNAPSHOT_EVERY:
+            self._save()
+
+    # -- the snapshot file -----------------------------------------------------------------------------------------
+    def _save(self) -> None:
+        if self.snapshot is None:
+            return
+        arrays: dict[str, Any] = {
+            "alive": self.alive, "sort_date": self.sort_date, "flagged": self.flagged,
+            **{f"code:{f}": a for f, a in self.codes.items()},
+            **{f"multi:{i}": a for i, (_, _, a) in enumerate(self._multi_items())},
+        }  # fmt: skip
+        meta = {
+            "epoch": self.epoch, "seq": self.seq, "cap": self.cap, "vocab": self.vocab,
+            "multi": [[f, v] for f, v, _ in self._multi_items()],
+        }  # fmt: skip
+        tmp = self.snapshot.with_name(f"{self.snapshot.name}.{os.getpid()}.tmp")
+        try:
+            with tmp.open("wb") as fh:
+                np.savez(fh, meta=np.array(json.dumps(meta, ensure_ascii=False)), **arrays)
+            os.replace(tmp, self.snapshot)
+            self.saved_seq = self.seq
+        except OSError:  # a cache only: a read-only or full disk costs the next process a reload
+            tmp.unlink(missing_ok=True)
+
+    def _multi_items(self) -> list[tuple[str, str, np.ndarray]]:
+        return [(f, v, a) for f, vals in self.multi.items() for v, a in vals.items()]
+
+    def _restore(self, epoch: int) -> None:
+        if self.snapshot is None or not self.snapshot.exists():
+            return
+        try:
+            with np.load(self.snapshot, allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"]))
+                if meta["epoch"] != epoch:
+                    return
+                cap = int(meta["cap"])
+                alive, sort_date, flagged = z["alive"], z["sort_date"], z["flagged"]
+                codes = {f: z[f"code:{f}"] for f in SINGLE_VALUED}
+                multi: dict[str, dict[str, np.ndarray]] = {
+                    f: {} for f in FACET_FIELDS if f not in SINGLE_VALUED
+                }
+                for i, (f, v) in enumerate(meta["multi"]):
+                    multi[f][v] = z[f"multi:{i}"]
+        except (OSError, ValueError, KeyError):
+            return
+        if any(len(a) != cap for a in (alive, sort_date, flagged, *codes.values())):
+            return
+        self.cap, self.alive, self.sort_date, self.flagged = cap, alive, sort_date, flagged
+        self.codes, self.multi = codes, multi
+        self.vocab = {f: list(meta["vocab"][f]) for f in SINGLE_VALUED}
+        self.index = {f: {v: i for i, v in enumerate(vals)} for f, vals in self.vocab.items()}
+        self.words.clear()
+        self.deltas.clear()
+        self._all_facets = None
+        self.epoch, self.seq = epoch, int(meta["seq"])
+        self.saved_seq = self.seq
 
     def _grow(self, need: int) -> None:
         if need <= self.cap:

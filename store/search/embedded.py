@@ -53,7 +53,7 @@ CREATE TABLE IF NOT EXISTS terms (
 CREATE INDEX IF NOT EXISTS terms_by_rid ON terms(rid);
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(title, body, tokenize = 'unicode61 remove_diacritics 0');
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', 1);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', abs(random() % 1000000000000));  -- per index file
 CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, rid INTEGER NOT NULL);
 CREATE TRIGGER IF NOT EXISTS docs_changed_insert AFTER INSERT ON docs
     BEGIN INSERT INTO changes (rid) VALUES (new.rid); END;
@@ -86,7 +86,7 @@ class EmbeddedSearch:
         self._write_lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
         self._conn_lock = threading.Lock()
-        self._columns = columns.Columns()
+        self._columns = columns.Columns(self.path.with_name(self.path.name + ".columns.npz"))
         with self._write_lock:
             self._conn().executescript(_SCHEMA)
 
