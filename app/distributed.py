@@ -92,6 +92,8 @@ def crawl_distributed(
         run_id = join_run if join_run is not None else store.start_run([s.id for s in sources])
         frontier = frontier_name(run_id)
         active_key = f"yijian:{frontier}:active"
+        if join_run is not None and not client.exists(active_key):
+            raise ValueError(f"运行 #{join_run} 不存在或已结束：只能加入其他主机上正在进行的分布式抓取")
         client.incrby(active_key, workers)
         client.expire(active_key, 86400)
         host = socket.gethostname()

@@ -77,10 +77,13 @@ def crawl(
     if distributed or join_run is not None:
         from app.distributed import crawl_distributed
 
-        summary = crawl_distributed(
-            settings, sources, redis_url=_redis_url(redis_url), workers=workers, join_run=join_run,
-            progress=None if as_json else spinner,
-        )  # fmt: skip
+        try:
+            summary = crawl_distributed(
+                settings, sources, redis_url=_redis_url(redis_url), workers=workers, join_run=join_run,
+                progress=None if as_json else spinner,
+            )  # fmt: skip
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--join") from exc
     else:
         summary = crawl_sources(settings, sources, progress=None if as_json else spinner)
     if as_json:

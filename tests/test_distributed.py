@@ -408,3 +408,47 @@ def test_workers_wait_out_a_redis_restart_and_finish(redis_server: RedisServer, 
     assert fetched_while_down < len(pages) + 1
     outages = sum(results[i]["per_source"]["restart"].get("yijian/redis_outages", 0) for i in (1, 2))
     assert outages >= 1  # the workers noticed, waited, and went on
+
+
+@pytest.mark.e2e
+def test_distributed_demo_stores_the_same_documents_as_single_process(redis_url: str, tmp_path: Path) -> None:
+    """`yijian crawl --all` vs `yijian crawl --all --distributed --workers 2` on the same demo web."""
+    from demo.server import DemoWeb
+    from tests.demo_env import YIJIAN, demo_env
+
+    web = DemoWeb()
+    web.start()
+    try:
+        summaries = {}
+        for name, extra in (
+            ("single", []),
+            ("distributed", ["--distributed", "--workers", "2", "--redis", redis_url]),
+        ):
+            env = demo_env(tmp_path / name, web.port)  # type: ignore[arg-type]
+            proc = subprocess.run(
+                [*YIJIAN, "crawl", "--all", "--json", *extra],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=900,
+            )
+            assert proc.returncode == 0, proc.stderr[-3000:]
+            summaries[name] = json.loads(proc.stdout)
+    finally:
+        web.stop()
+
+    def documents(name: str) -> set[tuple[str, str, str]]:
+        with sqlite3.connect(tmp_path / name / "yijian.db") as conn:
+            return set(
+                conn.execute("SELECT canonical_url, coalesce(content_hash, ''), status FROM documents")
+            )
+
+    single, dist = summaries["single"], summaries["distributed"]
+    assert documents("distributed") == documents("single") and len(documents("single")) >= 45
+    assert (dist["pages"], dist["new"], dist["documents"]) == (
+        single["pages"],
+        single["new"],
+        single["documents"],
+    )
+    assert dist["duplicates"] == 0
+    assert len(dist["workers"]) == 2 and all(n > 0 for n in dist["workers"].values())
