@@ -32,6 +32,10 @@ from store.indexer import Indexer
 from store.search.factory import get_search
 
 
+class RedisUnavailable(RuntimeError):
+    """Redis cannot be reached at the start of a distributed crawl."""
+
+
 def frontier_name(run_id: int) -> str:
     return f"run-{run_id}"
 
@@ -85,7 +89,10 @@ def crawl_distributed(
         raise ValueError("workers must be at least 1")
     settings = settings.model_copy(update={"redis_url": redis_url})
     client = redis.Redis.from_url(redis_url, socket_connect_timeout=10)
-    client.ping()  # fail early, with a clear error, if Redis is not there
+    try:
+        client.ping()  # fail early, with a clear error, if Redis is not there
+    except (redis.RedisError, OSError) as exc:
+        raise RedisUnavailable(f"连不上 Redis（{redis_url}）：{exc}") from exc
     store = Store.from_settings(settings)
     try:
         sync_registries(store, settings, sources)

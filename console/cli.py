@@ -84,6 +84,8 @@ def crawl(
             )  # fmt: skip
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--join") from exc
+        except RuntimeError as exc:  # app.distributed.RedisUnavailable
+            raise click.ClickException(str(exc)) from exc
     else:
         summary = crawl_sources(settings, sources, progress=None if as_json else spinner)
     if as_json:
@@ -356,10 +358,13 @@ def demo(
         if distributed:
             from app.distributed import crawl_demo_distributed
 
-            summary = crawl_demo_distributed(
-                settings, demo_port, redis_url=_redis_url(redis_url), workers=workers,
-                progress=None if as_json else spinner,
-            )  # fmt: skip
+            try:
+                summary = crawl_demo_distributed(
+                    settings, demo_port, redis_url=_redis_url(redis_url), workers=workers,
+                    progress=None if as_json else spinner,
+                )  # fmt: skip
+            except RuntimeError as exc:  # app.distributed.RedisUnavailable, or every worker failed
+                raise click.ClickException(str(exc)) from exc
         else:
             summary = crawl_demo(settings, demo_port, progress=None if as_json else spinner)
         if not once:
