@@ -6,13 +6,14 @@ worker runs the same spiders, settings and pipelines as a single-process crawl (
 ``redis_url`` set); they share the frontier and dupefilter (each URL fetched once), the per-host delay
 (crawlers.downloadermiddlewares.shared_politeness), and a ledger of who fetched what (crawlers.frontier).
 
-The run's workers are counted in Redis (``yijian:run-<id>:active``); whichever host's workers finish last closes
+The run's workers are counted in Redis (``yijian:run-<id>-<digest>:active``); whichever host's workers finish last closes
 the run in the store and replays the search outbox. The summary adds ``workers`` (pages fetched per worker, all
 hosts) and ``duplicates`` (fetches of a URL beyond its first; 0 unless a worker died and its pages were redone).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import threading
@@ -36,8 +37,14 @@ class RedisUnavailable(RuntimeError):
     """Redis cannot be reached at the start of a distributed crawl."""
 
 
-def frontier_name(run_id: int) -> str:
-    return f"run-{run_id}"
+def frontier_name(store: Store, run_id: int) -> str:
+    """The run's Redis key prefix: its id and a digest of its start time, both read from the shared database, so
+    that two databases (or a reset one) sharing a Redis never share a frontier because their run ids repeat."""
+    for run in store.list_runs(limit=500):
+        if run["id"] == run_id:
+            digest = hashlib.sha1(f"{run_id}|{run['started_at']}".encode()).hexdigest()[:10]
+            return f"run-{run_id}-{digest}"
+    raise ValueError(f"运行 #{run_id} 不存在：只能加入其他主机上正在进行的分布式抓取")
 
 
 def read_ledger(client: redis.Redis, frontier: str) -> dict[str, Any]:
@@ -97,7 +104,7 @@ def crawl_distributed(
     try:
         sync_registries(store, settings, sources)
         run_id = join_run if join_run is not None else store.start_run([s.id for s in sources])
-        frontier = frontier_name(run_id)
+        frontier = frontier_name(store, run_id)
         active_key = f"yijian:{frontier}:active"
         if join_run is not None and not client.exists(active_key):
             raise ValueError(f"运行 #{join_run} 不存在或已结束：只能加入其他主机上正在进行的分布式抓取")
