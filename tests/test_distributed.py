@@ -452,3 +452,20 @@ def test_distributed_demo_stores_the_same_documents_as_single_process(redis_url:
     )
     assert dist["duplicates"] == 0
     assert len(dist["workers"]) == 2 and all(n > 0 for n in dist["workers"].values())
+
+
+def test_two_databases_sharing_a_redis_never_share_a_frontier(tmp_path: Path) -> None:
+    from app.distributed import frontier_name
+    from store.db import Store
+
+    names = []
+    for n in (1, 2):
+        store = Store(f"sqlite:///{tmp_path / f'db{n}.sqlite'}", tmp_path / f"blobs{n}")
+        run_id = store.start_run(["s"])
+        assert run_id == 1  # the same run id in both databases ...
+        names.append(frontier_name(store, run_id))
+        assert frontier_name(store, run_id) == names[-1]  # ... stable for hosts that join the run ...
+        with pytest.raises(ValueError, match="不存在"):
+            frontier_name(store, 99)
+        store.close()
+    assert names[0] != names[1]  # ... yet never the same frontier
