@@ -271,7 +271,9 @@ def wait_until(condition: Any, timeout: float, what: str) -> None:
 
 
 def test_crawl_delay_holds_across_workers_not_per_worker(redis_url: str, tmp_path: Path) -> None:
-    pages = [f"/p{i}" for i in range(6)]
+    pages = [
+        f"/p{i:02d}" for i in range(15)
+    ]  # 15 s at 1 s apart: long enough for a slow-starting worker to join
     site = Site(pages, 0.0, crawl_delay=1)
     try:
         source = SourceConfig(id="polite", type="site", start_urls=[site.url], depth=1, concurrency=2)

@@ -37,7 +37,7 @@ _CST_MS = 8 * 3_600_000
 # costs ~7 µs per row scored.
 SCORE_WINDOW = 2_000
 SINGLE_VALUED = ("source_id", "institution_id", "region")
-TERM_CACHE = 256  # words whose match sets are kept
+TERM_CACHE = 64  # words whose match sets are kept (one byte per document each: 64 MB at a million)
 TIE_GROUP_MAX = 50_000  # more hits than this sharing one date at a page boundary: leave the query to SQL
 
 
