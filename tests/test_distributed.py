@@ -167,7 +167,7 @@ class Site:
 
 @pytest.fixture
 def site() -> Iterator[tuple[str, list[str]]]:
-    s = Site(PAGES, 0.25)
+    s = Site(PAGES, 0.5)  # ~8 s for one worker: long enough for a slow-starting second worker to join
     try:
         yield s.url, s.log
     finally:
