@@ -47,13 +47,19 @@ def crawl_sources(
                 store.finish_run(run_id, {"seconds": seconds}, status="failed")
         summary = summarize_run(store, run_id, crawl_stats, seconds)
         store.finish_run(run_id, summary, status=status)
-        Indexer(store, get_search(settings)).replay()
-        if status == "finished":
-            summary["alerts"] = _alert(settings, store, run_id)
-        summary["auto_capture"] = auto_capture_after_run(settings, store, run_id)  # never raises
+        after_run(settings, store, run_id, summary, status)
         return summary
     finally:
         store.close()
+
+
+def after_run(settings: Settings, store: Store, run_id: int, summary: dict[str, Any], status: str) -> None:
+    """What follows a stored run, single-process or distributed: replay the search outbox, send threshold alerts
+    (finished runs only), capture evidence of the most severe pages. Adds their results to ``summary``."""
+    Indexer(store, get_search(settings)).replay()
+    if status == "finished":
+        summary["alerts"] = _alert(settings, store, run_id)
+    summary["auto_capture"] = auto_capture_after_run(settings, store, run_id)  # never raises
 
 
 def _alert(settings: Settings, store: Store, run_id: int) -> dict[str, Any]:

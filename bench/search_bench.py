@@ -3,6 +3,8 @@
     .venv/bin/python bench/search_bench.py            # 100 000 documents, both backends
     .venv/bin/python bench/search_bench.py --n 5000 --backend embedded
     .venv/bin/python bench/search_bench.py --es-url http://localhost:9200   # a real cluster instead of osmem
+    .venv/bin/python bench/search_bench.py --n 1000000 --backend embedded --db /tmp/s1m.sqlite   # keep the file
+    .venv/bin/python bench/search_bench.py --n 1000000 --backend embedded --db /tmp/s1m.sqlite --reuse  # queries only
 
 The Elasticsearch run starts an osmem-server (in-memory, single process) unless ``--es-url`` is given: its
 numbers say how our code behaves against the wire protocol, not how a real cluster performs. Indexing time
@@ -18,6 +20,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -154,15 +157,33 @@ def pct(values: list[float], p: float) -> float:
     return ordered[k]
 
 
-def run_backend(backend: Any, docs: list[IndexDoc], queries: list[SearchQuery], batch: int) -> dict[str, Any]:
-    backend.clear()
-    t = time.perf_counter()
-    for i in range(0, len(docs), batch):
-        backend.index(docs[i : i + batch])
-    index_s = time.perf_counter() - t
+def generate(n: int, batch: int, seed: int = 20240301) -> Iterator[list[IndexDoc]]:
+    """The ``n`` synthetic documents in batches, generated as they are indexed (1M documents do not fit in a list
+    comfortably); the same seed gives the same documents on every run and for every backend."""
+    rng = random.Random(seed)
+    for start in range(0, n, batch):
+        yield [make_doc(i, rng) for i in range(start, min(n, start + batch))]
+
+
+def run_backend(
+    backend: Any, n: int, queries: list[SearchQuery], batch: int, *, reuse: bool = False
+) -> dict[str, Any]:
+    index_s = None
+    chars = 0
+    if not (reuse and backend.count() == n):
+        backend.clear()
+        t = time.perf_counter()
+        last = t
+        for done, docs in enumerate(generate(n, batch), 1):
+            chars += sum(len(d.text) for d in docs)
+            backend.index(docs)
+            if time.perf_counter() - last > 60:
+                last = time.perf_counter()
+                print(f"  {backend.name}: {done * batch} docs, {last - t:.0f} s", file=sys.stderr, flush=True)
+        index_s = time.perf_counter() - t
     if hasattr(backend, "client"):
         backend.client.indices.refresh(index=backend.names.read_alias("docs"))
-    assert backend.count() == len(docs), f"{backend.name}: {backend.count()} != {len(docs)}"
+    assert backend.count() == n, f"{backend.name}: {backend.count()} != {n}"
     for q in queries[:5]:  # warm caches
         backend.search(q)
     latencies, totals = [], []
@@ -178,13 +199,15 @@ def run_backend(backend: Any, docs: list[IndexDoc], queries: list[SearchQuery], 
         match_all.append((time.perf_counter() - t) * 1000)
     return {
         "backend": backend.name,
-        "documents": len(docs),
-        "index_seconds": round(index_s, 2),
-        "docs_per_second": round(len(docs) / index_s, 1),
+        "documents": n,
+        "index_seconds": None if index_s is None else round(index_s, 2),
+        "docs_per_second": None if index_s is None else round(n / index_s, 1),
+        "avg_text_chars": round(chars / n, 1) if chars else None,
         "queries": len(queries),
         "search_p50_ms": round(pct(latencies, 50), 2),
         "search_p95_ms": round(pct(latencies, 95), 2),
         "search_mean_ms": round(statistics.fmean(latencies), 2),
+        "search_max_ms": round(max(latencies), 2),
         "match_all_with_facets_p50_ms": round(pct(match_all, 50), 2),
         "mean_hits_per_query": round(statistics.fmean(totals), 1),
         "_totals": totals,
@@ -198,31 +221,36 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=1000, help="documents per index() call")
     ap.add_argument("--backend", choices=["embedded", "elasticsearch", "both"], default="both")
     ap.add_argument("--es-url", default=None, help="real cluster URL (default: start an osmem-server)")
+    ap.add_argument(
+        "--db", type=Path, default=None, help="embedded: index file to build and keep (default: temp)"
+    )
+    ap.add_argument("--reuse", action="store_true", help="embedded: query an existing --db of --n documents")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "search.json")
     args = ap.parse_args(argv)
 
-    rng = random.Random(20240301)
-    t = time.perf_counter()
-    docs = [make_doc(i, rng) for i in range(args.n)]
-    queries = make_queries(args.queries, rng)
-    print(f"generated {len(docs)} documents in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+    queries = make_queries(args.queries, random.Random(20240302))
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="yijian-bench-") as tmp:
         if args.backend in ("embedded", "both"):
-            backend = EmbeddedSearch(Path(tmp) / "search.sqlite")
-            results.append(run_backend(backend, docs, queries, args.batch))
-            results[-1]["file_mb"] = round((Path(tmp) / "search.sqlite").stat().st_size / 1e6, 1)
+            path = args.db or Path(tmp) / "search.sqlite"
+            t = time.perf_counter()
+            backend = EmbeddedSearch(path)
+            open_s = time.perf_counter() - t
+            results.append(run_backend(backend, args.n, queries, args.batch, reuse=args.reuse))
+            results[-1]["open_seconds"] = round(open_s, 2)
             backend.close()
+            results[-1]["file_mb"] = round(
+                sum(p.stat().st_size for p in path.parent.glob(path.name + "*")) / 1e6, 1
+            )
             print(json.dumps({k: v for k, v in results[-1].items() if k != "_totals"}), file=sys.stderr)
         if args.backend in ("elasticsearch", "both"):
-            results.append(run_elastic(args, Path(tmp), docs, queries))
+            results.append(run_elastic(args, Path(tmp), queries))
             print(json.dumps({k: v for k, v in results[-1].items() if k != "_totals"}), file=sys.stderr)
 
     totals = [r.pop("_totals") for r in results]
     report = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "documents": args.n,
-        "avg_text_chars": round(statistics.fmean(len(d.text) for d in docs), 1),
         "batch": args.batch,
         "results": results,
         # Both backends run the same queries: the same match counts show they implement one contract.
@@ -233,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{'backend':<14}{'docs':>9}{'docs/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'all+facets':>12}")
     for r in results:
         print(
-            f"{r['backend'] + r.get('server', ''):<14}{r['documents']:>9}{r['docs_per_second']:>10}"
+            f"{r['backend'] + r.get('server', ''):<14}{r['documents']:>9}{r['docs_per_second'] or '-':>10}"
             f"{r['search_p50_ms']:>9}{r['search_p95_ms']:>9}{r['match_all_with_facets_p50_ms']:>12}"
         )
     print(f"same totals across backends: {report['same_totals_across_backends']}")
@@ -241,9 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run_elastic(
-    args: argparse.Namespace, tmp: Path, docs: list[IndexDoc], queries: list[SearchQuery]
-) -> dict:
+def run_elastic(args: argparse.Namespace, tmp: Path, queries: list[SearchQuery]) -> dict:
     from config import Settings
 
     if args.es_url:
@@ -252,7 +278,7 @@ def run_elastic(
         )
         backend = ElasticSearch(settings, request_timeout=120)
         backend.install()
-        result = run_backend(backend, docs, queries, args.batch)
+        result = run_backend(backend, args.n, queries, args.batch)
         result["server"] = ""
         return result
     from tests.osmem import OsmemProcess, es_backend  # noqa: I001
@@ -261,7 +287,7 @@ def run_elastic(
         backend = es_backend(server.url, "bench", tmp, request_timeout=300)
         backend.refresh = False
         backend.install()
-        result = run_backend(backend, docs, queries, args.batch)
+        result = run_backend(backend, args.n, queries, args.batch)
         result["server"] = "(osmem)"
         return result
 

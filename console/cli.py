@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 
 from console.cmd_cases import COMMANDS as CASE_COMMANDS
+from console.cmd_db import db
 from console.cmd_digest import digest, report
 from console.cmd_index import index
 from console.cmd_model import evaluate, train
@@ -43,16 +44,28 @@ def main() -> None:
 @click.option("--source", "source_ids", multiple=True, help="来源 ID（可多次指定）")
 @click.option("--all", "all_sources", is_flag=True, help="抓取全部来源")
 @click.option("--sources-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--distributed", is_flag=True, help="分布式抓取：多个进程/主机经 Redis 共享待抓队列")
+@click.option(
+    "--redis", "redis_url", default=None, envvar="YIJIAN_REDIS_URL", help="Redis 地址（分布式抓取用）"
+)
+@click.option(
+    "--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="本机启动的抓取进程数"
+)
+@click.option("--join", "join_run", default=None, type=int, help="加入另一台主机已开始的抓取运行（运行编号）")
 @data_dir_option
 @json_option
 def crawl(
     source_ids: tuple[str, ...],
     all_sources: bool,
     sources_file: Path | None,
+    distributed: bool,
+    redis_url: str | None,
+    workers: int,
+    join_run: int | None,
     data_dir: Path | None,
     as_json: bool,
 ) -> None:
-    """抓取来源：分析、入库、建立索引。"""
+    """抓取来源：分析、入库、建立索引（--distributed：多进程/多主机共享 Redis 队列）。"""
     from app.crawl import crawl_sources
     from app.registries import load_source_registry, select_sources
 
@@ -65,11 +78,32 @@ def crawl(
             sources = select_sources(sources, source_ids)
         except KeyError as exc:
             raise click.BadParameter(exc.args[0]) from exc
-    summary = crawl_sources(settings, sources, progress=None if as_json else spinner)
+    if distributed or join_run is not None:
+        from app.distributed import crawl_distributed
+
+        try:
+            summary = crawl_distributed(
+                settings, sources, redis_url=_redis_url(redis_url), workers=workers, join_run=join_run,
+                progress=None if as_json else spinner,
+            )  # fmt: skip
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--join") from exc
+        except RuntimeError as exc:  # app.distributed.RedisUnavailable
+            raise click.ClickException(str(exc)) from exc
+    else:
+        summary = crawl_sources(settings, sources, progress=None if as_json else spinner)
     if as_json:
         _dump(summary)
     else:
         _print_run_summary(summary)
+
+
+def _redis_url(url: str | None) -> str:
+    if not url:
+        raise click.UsageError(
+            "分布式抓取需要 Redis：--redis redis://主机:6379/0（或环境变量 YIJIAN_REDIS_URL）"
+        )
+    return url
 
 
 # -------------------------------------------------------------------------------------- extract/analyze
@@ -321,9 +355,19 @@ def demo_web(port: int | None) -> None:
 @click.option("--once", is_flag=True, help="抓取、分析、索引全部演示来源，打印摘要后退出")
 @click.option("--port", default=None, type=int, help="演示网站端口（默认自动选择空闲端口）")
 @click.option("--console-port", default=8000, show_default=True, type=int, help="Web 控制台端口")
+@click.option("--distributed", is_flag=True, help="用多个进程经 Redis 共享队列抓取演示来源")
+@click.option(
+    "--redis", "redis_url", default=None, envvar="YIJIAN_REDIS_URL", help="Redis 地址（分布式抓取用）"
+)
+@click.option(
+    "--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="抓取进程数（分布式）"
+)
 @data_dir_option
 @json_option
-def demo(once: bool, port: int | None, console_port: int, data_dir: Path | None, as_json: bool) -> None:
+def demo(
+    once: bool, port: int | None, console_port: int, distributed: bool, redis_url: str | None, workers: int,
+    data_dir: Path | None, as_json: bool,
+) -> None:  # fmt: skip
     """运行演示：启动演示网站，抓取全部演示来源，分析、入库、索引并打印摘要；
     不带 --once 时随后在 127.0.0.1 上启动 Web 控制台（每个角色一个演示账号）。"""
     from app.crawl import crawl_demo
@@ -331,7 +375,18 @@ def demo(once: bool, port: int | None, console_port: int, data_dir: Path | None,
 
     settings = _settings(data_dir)
     with running_demo_web(port) as demo_port:
-        summary = crawl_demo(settings, demo_port, progress=None if as_json else spinner)
+        if distributed:
+            from app.distributed import crawl_demo_distributed
+
+            try:
+                summary = crawl_demo_distributed(
+                    settings, demo_port, redis_url=_redis_url(redis_url), workers=workers,
+                    progress=None if as_json else spinner,
+                )  # fmt: skip
+            except RuntimeError as exc:  # app.distributed.RedisUnavailable, or every worker failed
+                raise click.ClickException(str(exc)) from exc
+        else:
+            summary = crawl_demo(settings, demo_port, progress=None if as_json else spinner)
         if as_json:
             _dump(summary)
         else:
@@ -374,7 +429,7 @@ def show_config(data_dir: Path | None, as_json: bool) -> None:
     out.print(table)
 
 
-for _command in (index, train, evaluate, schedule, digest, report, serve, user, *CASE_COMMANDS):
+for _command in (index, train, evaluate, schedule, digest, report, serve, user, db, *CASE_COMMANDS):
     main.add_command(_command)
 
 if __name__ == "__main__":

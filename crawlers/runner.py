@@ -4,14 +4,17 @@ Scrapy's reactor can run only once per OS process, so every call of :func:`run_c
 (multiprocessing "spawn"), runs all sources there concurrently, and returns the per-source stats and totals.
 It may be called repeatedly from the same parent (CLI, scheduler, tests).
 
-Distributed mode: when ``settings.redis_url`` is set the scheduler and dupefilter are scrapy-redis's, so several
-workers (processes or hosts) calling :func:`run_crawl` with the same sources and the same frontier key share one
-frontier and fetch every URL once. The Redis keys are ``yijian:<frontier>:<spider>:requests|dupefilter`` with
+Distributed mode: when ``settings.redis_url`` is set the scheduler is crawlers.frontier's (scrapy-redis's, plus
+recovery of what a killed worker had taken, waiting out Redis outages, and a ledger of fetches) and the dupefilter
+scrapy-redis's, so several workers (processes or hosts) calling :func:`run_crawl` with the same sources and the same
+frontier key share one frontier and fetch every URL once; a host's delay is booked in Redis for all workers
+(crawlers.downloadermiddlewares.shared_politeness). The Redis keys are ``yijian:<frontier>:<spider>:…`` with
 ``<frontier>`` = the ``YIJIAN_FRONTIER`` override, else ``YIJIAN_RUN_ID``, else ``"default"``; they persist after
 the crawl (workers finish at different times) and expire after ``YIJIAN_FRONTIER_TTL`` seconds (default 1 day) —
 a new run must use a new frontier key to recrawl. Trap guards and page caps are counted per worker. Each worker takes
-at most ``CONCURRENT_REQUESTS`` (4 in this mode) requests off the frontier at a time; a worker whose view of the
-frontier has stayed empty for ``YIJIAN_IDLE_GRACE`` seconds (default 3) closes, so start workers together.
+at most ``CONCURRENT_REQUESTS`` (4 in this mode) requests off the frontier at a time; a worker closes when the
+frontier is empty, no other worker has requests in flight, and it has been idle for ``YIJIAN_IDLE_GRACE`` seconds
+(default 10 in this mode).
 """
 
 from __future__ import annotations
@@ -53,10 +56,12 @@ def scrapy_settings(
     }
     overrides = dict(overrides or {})
     if settings.redis_url:
+        from crawlers import settings as crawler_defaults
+
         frontier = overrides.get("YIJIAN_FRONTIER") or overrides.get("YIJIAN_RUN_ID") or "default"
         values.update(
             {
-                "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
+                "SCHEDULER": "crawlers.frontier.SharedFrontierScheduler",
                 "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
                 "REDIS_URL": settings.redis_url,
                 "SCHEDULER_PERSIST": True,
@@ -66,9 +71,15 @@ def scrapy_settings(
                 # Scrapy pulls up to CONCURRENT_REQUESTS requests into its own downloader queues; keep that small so
                 # a worker does not hoard the shared frontier while others sit idle (and close).
                 "CONCURRENT_REQUESTS": 4,
+                "YIJIAN_IDLE_GRACE": 10.0,
                 "EXTENSIONS": {
                     "crawlers.extensions.frontier_ttl.FrontierTTL": 500,
                     "crawlers.extensions.idle_grace.IdleGrace": 510,
+                },
+                # A setting given here replaces crawlers.settings' whole dict: extend it.
+                "DOWNLOADER_MIDDLEWARES": {
+                    **crawler_defaults.DOWNLOADER_MIDDLEWARES,
+                    "crawlers.downloadermiddlewares.shared_politeness.SharedPolitenessMiddleware": 110,
                 },
             }
         )

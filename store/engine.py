@@ -5,7 +5,8 @@ store.stats, store.feedback) builds on; ``store.db.Store`` combines them. Every 
 Session, so one instance is safe to use from several threads. On SQLite the database runs in WAL mode with
 ``busy_timeout`` and foreign keys on, and every write transaction starts with ``BEGIN IMMEDIATE`` so that writers
 queue on the database lock instead of failing with "database is locked" when a read transaction would have to be
-upgraded. Schema is created with ``create_all`` on open; ``Base.metadata`` (store.models) is ready for Alembic.
+upgraded. On open the schema is brought to the newest Alembic revision (store.migrate: a new database is upgraded
+from nothing, one made by ``create_all`` before migrations is stamped and upgraded).
 Also here: the small SQL helpers the parts share (IN-clause chunking, dialect INSERT ... ON CONFLICT).
 """
 
@@ -25,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from store.models import Base
+from store.migrate import ensure_schema
 
 T = TypeVar("T")
 
@@ -96,13 +97,9 @@ class Database:
             self._lock = _sqlite_write_lock(key)
         self._read_sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
         self._write_sessions = sessionmaker(bind=self._writer, expire_on_commit=False)
-        # Inside one write transaction, so processes opening a new database at once do not race.
-        # (A later schema change goes through an Alembic migration against store.models.Base.metadata.)
-        if self._lock is not None:
-            with self._lock, self._writer.begin() as conn:
-                Base.metadata.create_all(conn)
-        else:
-            Base.metadata.create_all(self.engine)
+        # Inside one write transaction (PostgreSQL: under an advisory lock), so processes opening a new
+        # database at once do not race.
+        self.schema_revision = ensure_schema(self._writer, self._lock)[1]
 
     def close(self) -> None:
         self.engine.dispose()

@@ -53,3 +53,18 @@ class PostgresServer:
             self._run(_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def drop_everything(url: str) -> None:
+    """Empty a scratch database: the store's tables and Alembic's version table (else the next open finds a
+    version and no tables)."""
+    from sqlalchemy import create_engine
+
+    from store.models import Base
+
+    engine = create_engine(url)
+    Base.metadata.drop_all(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+        conn.exec_driver_sql("DROP TABLE IF EXISTS apscheduler_jobs")
+    engine.dispose()

@@ -131,3 +131,60 @@ def test_dates_and_buckets():
     ]
     with pytest.raises(ValueError):
         analysis.validate_query("year", "relevance")
+
+
+def test_a_searcher_sees_what_another_instance_indexed_changed_and_deleted(tmp_path):
+    """The columns and cached word sets of one process follow the writes of another (the ``changes`` log)."""
+    writer, reader = EmbeddedSearch(tmp_path / "s.sqlite"), EmbeddedSearch(tmp_path / "s.sqlite")
+    writer.index([doc(i, region="北京") for i in range(5)])
+    assert reader.search(SearchQuery(text="糖尿病")).total == 5  # columns loaded, word set cached
+    writer.index([doc(2, text="本院专治高血压", region="上海"), doc(7, text="糖尿病门诊", region="上海")])
+    res = reader.search(SearchQuery(text="糖尿病"))
+    assert res.total == 5 and res.facets["region"] == {"北京": 4, "上海": 1}
+    assert {h.doc_id for h in reader.search(SearchQuery(text="高血压")).hits} == {"d002"}
+    assert reader.search(SearchQuery(text="糖尿病", regions=["上海"])).total == 1
+    writer.delete(["d007", "d000"])
+    res = reader.search(SearchQuery(text="糖尿病"))
+    assert res.total == 3 and res.facets["region"] == {"北京": 3}
+    assert {h.doc_id for h in reader.search(SearchQuery(size=10)).hits} == {"d001", "d002", "d003", "d004"}
+    writer.clear()
+    assert reader.search(SearchQuery(text="糖尿病")).total == 0
+    writer.index([doc(9)])
+    assert [h.doc_id for h in reader.search(SearchQuery(text="糖尿病")).hits] == ["d009"]
+    writer.close()
+    reader.close()
+
+
+def test_relevance_beyond_one_scoring_window_is_ranked_window_by_window(tmp_path, monkeypatch):
+    from store.search import columns
+
+    monkeypatch.setattr(columns, "SCORE_WINDOW", 4)
+    b = EmbeddedSearch(tmp_path / "s.sqlite")
+    b.index([doc(i, text="糖尿病" + "。说明" * (i % 3)) for i in range(10)])
+    res = b.search(SearchQuery(text="糖尿病", size=10))
+    assert res.total == 10 and len({h.doc_id for h in res.hits}) == 10  # every match, once
+    paged = [
+        h.doc_id for p in range(5) for h in b.search(SearchQuery(text="糖尿病", size=2, offset=2 * p)).hits
+    ]
+    assert paged == [h.doc_id for h in res.hits]  # offset paging walks the same order
+    b.close()
+
+
+def test_column_snapshot_speeds_a_new_process_and_never_serves_another_index(tmp_path):
+    a = EmbeddedSearch(tmp_path / "a" / "s.sqlite")
+    a.index([doc(i, region="北京") for i in range(4)])
+    assert a.search(SearchQuery(text="糖尿病")).total == 4
+    snapshot = tmp_path / "a" / "s.sqlite.columns.npz"
+    assert snapshot.exists()
+    a.index([doc(9, region="上海")])  # after the snapshot: applied from the changes log on restore
+    fresh = EmbeddedSearch(tmp_path / "a" / "s.sqlite")
+    res = fresh.search(SearchQuery(text="糖尿病"))
+    assert res.total == 5 and res.facets["region"] == {"北京": 4, "上海": 1}
+    # A snapshot copied next to a different index file is not used for it.
+    other = EmbeddedSearch(tmp_path / "b" / "s.sqlite")
+    other.index([doc(1, region="广州")])
+    (tmp_path / "b" / "s.sqlite.columns.npz").write_bytes(snapshot.read_bytes())
+    reopened = EmbeddedSearch(tmp_path / "b" / "s.sqlite")
+    assert reopened.search(SearchQuery()).facets["region"] == {"广州": 1}
+    for b in (a, fresh, other, reopened):
+        b.close()

@@ -12,31 +12,15 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
 
 from classifiers.feedback import training_examples
 from domain import Extracted, Finding, ImageRef
 from domain.urls import canonical_url, doc_id_for
 from store.blobs import BlobNotFound, BlobStore
 from store.db import DECISIONS, SaveOutcome, Store
-from store.models import Base
+from tests.pgserver import drop_everything
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="session")
-def pg_url() -> str:
-    """A scratch PostgreSQL: YIJIAN_TEST_PG_URL if set (its tables are dropped), else a throwaway local server."""
-    if url := os.environ.get("YIJIAN_TEST_PG_URL"):
-        yield url
-        return
-    from tests.pgserver import PostgresServer
-
-    server = PostgresServer()
-    try:
-        yield server.start()
-    finally:
-        server.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -45,9 +29,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
         url = f"sqlite:///{tmp_path / 'y.db'}"
     else:
         url = request.getfixturevalue("pg_url")
-        engine = create_engine(url)
-        Base.metadata.drop_all(engine)
-        engine.dispose()
+        drop_everything(url)
     s = Store(url, tmp_path / "blobs")
     yield s
     s.close()

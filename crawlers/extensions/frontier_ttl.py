@@ -1,4 +1,4 @@
-"""Distributed mode: give a crawl's shared Redis frontier keys a TTL when a worker closes its spider, so
+"""Distributed mode: give a crawl's shared Redis frontier keys (and its fetch ledger) a TTL when a worker closes its spider, so
 persisted queues and dupefilters of finished runs do not pile up (``YIJIAN_FRONTIER_TTL`` seconds, default 1 day;
 0 disables)."""
 
@@ -36,6 +36,11 @@ class FrontierTTL:
 
         s = self.crawler.settings
         keys = [s.get("SCHEDULER_QUEUE_KEY", ""), s.get("SCHEDULER_DUPEFILTER_KEY", "")]
+        if keys[0]:  # the fetch ledger of crawlers.frontier (read by the run summary, then left to expire)
+            from crawlers.frontier import ledger_keys
+
+            ledger = ledger_keys(keys[0], spider.name)
+            keys += [ledger["fetched"], ledger["fetched_by"]]
         try:
             client = redis.Redis.from_url(s.get("REDIS_URL"))
             for key in keys:
