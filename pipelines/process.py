@@ -7,8 +7,11 @@ crawler can fetch a page's images asynchronously between them: ``prepare`` (deco
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
+import os
+import signal
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -27,6 +30,11 @@ from store.search.factory import get_search
 
 log = logging.getLogger(__name__)
 
+# Per-page bounds (hostile pages: tests/test_hostile.py). The rule engine and the model see at most
+# ANALYSIS_MAX_CHARS characters of a page's text (the stored text stays whole; findings are spans of that prefix);
+# a page whose decode + extract takes longer than PAGE_BUDGET_S is recorded as ``timeout`` by the crawl adapter.
+ANALYSIS_MAX_CHARS = 100_000
+PAGE_BUDGET_S = 30.0
 OCR_MAX_IMAGES = 4
 OCR_MAX_BYTES = 3 * 1024 * 1024
 _OCR_SKIP = ("logo", "icon", "avatar", "qrcode", "qr_code", "sprite", "blank", "spacer")
@@ -58,6 +66,13 @@ def content_hash(ex: Extracted) -> str:
     return h.hexdigest()
 
 
+def for_analysis(ex: Extracted, max_chars: int = ANALYSIS_MAX_CHARS) -> Extracted:
+    """``ex`` with its text cut to ``max_chars`` (the same object when it is short enough)."""
+    if len(ex.text) <= max_chars:
+        return ex
+    return dataclasses.replace(ex, text=ex.text[:max_chars])
+
+
 def ocr_candidates(ex: Extracted, limit: int = OCR_MAX_IMAGES) -> list[str]:
     out: list[str] = []
     for img in ex.images:
@@ -71,6 +86,24 @@ def ocr_candidates(ex: Extracted, limit: int = OCR_MAX_IMAGES) -> list[str]:
         if len(out) >= limit:
             break
     return out
+
+
+_FAULT_COUNTS: dict[str, int] = {}
+
+
+def fault_point(name: str) -> None:
+    """Fault-injection hook for the crash tests (tests/test_faults.py), inert unless ``YIJIAN_FAULT_KILL_AT`` is
+    set to ``<point>:<n>``: the n-th time this process reaches ``<point>`` it SIGKILLs its whole process group
+    (the way a service manager or the OOM killer ends a crawl), at a known moment between two store steps."""
+    spec = os.environ.get("YIJIAN_FAULT_KILL_AT")
+    if not spec:
+        return
+    point, _, nth = spec.partition(":")
+    if point != name:
+        return
+    _FAULT_COUNTS[name] = _FAULT_COUNTS.get(name, 0) + 1
+    if _FAULT_COUNTS[name] >= int(nth or 1):
+        os.killpg(os.getpgid(0), signal.SIGKILL)
 
 
 class Processor:
@@ -123,7 +156,7 @@ class Processor:
         if extracted.status != "ok":
             return self._error(page, run_id, extracted.status, extracted.error_detail)
         digest = content_hash(extracted)
-        if self.store.content_hash_of(page.url) == digest:
+        if self.store.settled_hash_of(page.url) == digest:  # same content, already analysed
             doc_id = self.store.mark_unchanged(page.url, run_id)
             return Outcome("unchanged", page.url, doc_id=doc_id)
         cands = ocr_candidates(extracted) if self.settings.ocr_enabled else []
@@ -146,37 +179,58 @@ class Processor:
                         img.ocr_text = ocr_image(data)
                     except Exception as exc:  # OCR must never sink a page
                         log.warning("OCR failed for %s: %s", img.src, exc)
-        analyses = self.analyzer.analyze([prep.extracted for prep, _ in batch])
-        return [
-            self.save(prep.page, prep.extracted, prep.content_hash, analysis, run_id)
-            for (prep, _), analysis in zip(batch, analyses, strict=True)
-        ]
+        analyses = self.analyzer.analyze([for_analysis(prep.extracted) for prep, _ in batch])
+        return self.save_batch(
+            [
+                (prep.page, prep.extracted, prep.content_hash, analysis)
+                for (prep, _), analysis in zip(batch, analyses, strict=True)
+            ],
+            run_id,
+        )
 
     def save(
         self, page: PageItem, ex: Extracted, digest: str, analysis: Analysis, run_id: int | None
     ) -> Outcome:
-        source_institution, region = self.source_meta.get(page.source_id, (None, None))
-        institution_id = analysis.institution_id or source_institution
-        saved = self.store.save_version(
-            run_id=run_id,
-            source_id=page.source_id,
-            url=page.url,
-            final_url=page.final_url,
-            extracted=ex,
-            content_hash=digest,
-            raw=page.body,
-            headers=page.headers,
-            fetched_at=page.fetched_at,
-            rendered=page.rendered,
-            institution_id=institution_id,
-            region=region,
-        )
-        if saved.changed or saved.created:
-            self.store.save_analysis(saved.version_id, analysis.labels, analysis.scores, analysis.findings)
-            if self.indexer is not None:
-                self.indexer.index([saved.doc_id])
-        kind = "new" if saved.created else ("changed" if saved.changed else "unchanged")
-        return Outcome(kind, page.url, doc_id=saved.doc_id, labels=analysis.labels, version=saved.version)
+        return self.save_batch([(page, ex, digest, analysis)], run_id)[0]
+
+    def save_batch(
+        self, pages: list[tuple[PageItem, Extracted, str, Analysis]], run_id: int | None
+    ) -> list[Outcome]:
+        """Store each page's version, its analysis and its search-outbox entry in ONE transaction (a kill at
+        any moment leaves all three or none), then push the outbox to the search backend."""
+        items = []
+        for page, ex, digest, analysis in pages:
+            source_institution, region = self.source_meta.get(page.source_id, (None, None))
+            items.append(
+                {
+                    "run_id": run_id,
+                    "source_id": page.source_id,
+                    "url": page.url,
+                    "final_url": page.final_url,
+                    "extracted": ex,
+                    "content_hash": digest,
+                    "raw": page.body,
+                    "headers": page.headers,
+                    "fetched_at": page.fetched_at,
+                    "rendered": page.rendered,
+                    "institution_id": analysis.institution_id or source_institution,
+                    "region": region,
+                    "analysis": (analysis.labels, analysis.scores, analysis.findings),
+                    "index": self.indexer is not None,
+                }
+            )
+        fault_point("before_save")
+        saved = self.store.save_many(items)
+        fault_point("after_save")
+        touched = [o.doc_id for o in saved if o.changed or o.created or o.unanalysed]
+        if touched and self.indexer is not None:
+            self.indexer.index(touched)  # already queued; this pushes the queue
+        fault_point("after_index")
+        out = []
+        for (page, _, _, analysis), o in zip(pages, saved, strict=True):
+            kind = "new" if o.created else ("changed" if o.changed or o.unanalysed else "unchanged")
+            out.append(Outcome(kind, page.url, doc_id=o.doc_id, labels=analysis.labels, version=o.version))
+        return out
 
     def _error(self, page: PageItem, run_id: int | None, kind: str, detail: str) -> Outcome:
         self.store.record_error(run_id, page.source_id, page.url, kind, detail)

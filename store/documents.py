@@ -28,6 +28,7 @@ class SaveOutcome:
     version: int
     changed: bool  # a new version was written
     created: bool  # the document was new
+    unanalysed: bool = False  # same content, but its current version was never analysed (an interrupted save)
 
 
 class Documents(Database):
@@ -63,6 +64,19 @@ class Documents(Database):
         with self._read() as s:
             doc = self._find_doc(s, url)
             return doc.content_hash if doc else None
+
+    def settled_hash_of(self, url: str) -> str | None:
+        """The current version's content hash, only when that version was analysed: a version saved without
+        its analysis (a database from before the single-transaction save, or a failed analysis) is not
+        "unchanged" for the next crawl, which re-analyses it."""
+        with self._read() as s:
+            doc = self._find_doc(s, url)
+            if doc is None or doc.current_version_id is None:
+                return None
+            analysed = s.scalar(
+                select(DocumentVersion.analyzed_at).where(DocumentVersion.id == doc.current_version_id)
+            )
+            return doc.content_hash if analysed is not None else None
 
     def save_version(
         self,
@@ -106,21 +120,34 @@ class Documents(Database):
         """Batch form of ``save_version`` + ``save_analysis`` in one transaction (all or nothing).
 
         Each item holds save_version's keyword arguments and optionally ``analysis=(labels, scores,
-        findings)``, which is applied when the page is new or changed. Several times faster per page
-        than one call each; the outcomes come back in item order.
+        findings)``, which is applied when the page is new or changed (or its current version was never
+        analysed), and ``index=True``, which queues the document in the search outbox in the same
+        transaction. A process killed at any moment therefore leaves either nothing of the page or its
+        version, analysis and outbox entry together. Several times faster per page than one call each;
+        the outcomes come back in item order.
         """
         if not items:
             return []
-        preps = self._prepare_saves([{k: v for k, v in item.items() if k != "analysis"} for item in items])
+        extra = ("analysis", "index")
+        preps = self._prepare_saves([{k: v for k, v in item.items() if k not in extra} for item in items])
 
         def tx(s: Session) -> list[SaveOutcome]:
+            from store.outbox import queue_for_indexing  # store.outbox imports this module
+
             outcomes = []
+            queued: list[str] = []
             for item, prep in zip(items, preps, strict=True):
                 out = self._save_version_tx(s, **prep)
                 analysis = item.get("analysis")
-                if analysis is not None and out.changed:
+                redo = out.changed or out.unanalysed
+                if analysis is not None and redo:
                     self._save_analysis_tx(s, out.version_id, *analysis)
+                if item.get("index") and (redo or out.created):
+                    queued.append(out.doc_id)
                 outcomes.append(out)
+            if queued:
+                s.flush()
+                queue_for_indexing(s, self.engine.dialect.name, queued)
             return outcomes
 
         return self._retrying(tx)
@@ -208,7 +235,12 @@ class Documents(Database):
             if region is not None:
                 doc.region = region
             if doc.content_hash == content_hash and doc.current_version_id is not None:
-                return SaveOutcome(doc.id, doc.current_version_id, doc.current_version, False, False)
+                analysed = s.scalar(
+                    select(DocumentVersion.analyzed_at).where(DocumentVersion.id == doc.current_version_id)
+                )
+                return SaveOutcome(
+                    doc.id, doc.current_version_id, doc.current_version, False, False, analysed is None
+                )
 
         if raw and raw_sha is None:  # changed by another writer since the pre-check
             raw_sha = self.blobs.put(raw)

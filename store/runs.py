@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from typing import Any
 
 from sqlalchemy import select, update
@@ -11,13 +13,44 @@ from store.models import CrawlRun, FetchError, utcnow
 from store.rows import iso, jsonable, row_fields
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, another user's
+        return True
+    return True
+
+
 class Runs(Database):
     def start_run(self, source_ids: list[str]) -> int:
+        """A new run in state ``running``, owned by this process (host and pid kept in its stats). Runs of this
+        host whose process is gone (killed: SIGKILL, OOM, power loss) are closed as ``interrupted`` first."""
+        self.close_interrupted_runs()
         with self._write() as s:
-            run = CrawlRun(source_ids=list(source_ids), status="running", started_at=utcnow(), stats={})
+            owner = {"owner": {"host": socket.gethostname(), "pid": os.getpid()}}
+            run = CrawlRun(source_ids=list(source_ids), status="running", started_at=utcnow(), stats=owner)
             s.add(run)
             s.flush()
             return run.id
+
+    def close_interrupted_runs(self) -> list[int]:
+        """Close as ``interrupted`` every ``running`` run started on this host by a process that no longer
+        exists. Runs of other hosts (distributed workers) are left alone: their liveness is not visible here."""
+        host = socket.gethostname()
+        closed: list[int] = []
+        with self._write() as s:
+            for run in s.scalars(select(CrawlRun).where(CrawlRun.status == "running")):
+                owner = (run.stats or {}).get("owner") or {}
+                pid = owner.get("pid")
+                if owner.get("host") != host or not isinstance(pid, int) or _alive(pid):
+                    continue
+                run.status = "interrupted"
+                run.finished_at = utcnow()
+                run.stats = {**(run.stats or {}), "interrupted": "进程已终止（被杀死或崩溃），运行未正常结束"}
+                closed.append(run.id)
+        return closed
 
     def finish_run(self, run_id: int, stats: dict, status: str = "finished") -> None:
         with self._write() as s:
