@@ -19,6 +19,7 @@ from classifiers.factory import get_classifier, get_rules
 from classifiers.institutions import InstitutionRegistry
 from config import Settings
 from domain import Extracted, PageItem
+from domain.fingerprint import simhash
 from domain.sources import SourceConfig
 from pipelines.analyze import Analysis, Analyzer
 from pipelines.decode import DecodeError, decode_body
@@ -217,6 +218,7 @@ class Processor:
                     "region": region,
                     "analysis": (analysis.labels, analysis.scores, analysis.findings),
                     "index": self.indexer is not None,
+                    "simhash": simhash(ex.text),
                 }
             )
         fault_point("before_save")

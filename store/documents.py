@@ -14,10 +14,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from domain import Extracted, Finding
+from domain.fingerprint import NEAR_DUPLICATE_BITS, bands, distance
 from domain.urls import canonical_url, doc_id_for
 from store.blobs import BlobStore
 from store.engine import Database, chunks, unique
-from store.models import Document, DocumentVersion, FindingRow, Source, as_utc, utcnow
+from store.models import Document, DocumentVersion, FindingRow, Fingerprint, Source, as_utc, utcnow
 from store.rows import iso, row_fields
 
 
@@ -121,14 +122,14 @@ class Documents(Database):
 
         Each item holds save_version's keyword arguments and optionally ``analysis=(labels, scores,
         findings)``, which is applied when the page is new or changed (or its current version was never
-        analysed), and ``index=True``, which queues the document in the search outbox in the same
+        analysed), ``simhash`` (domain.fingerprint) to link the page to an earlier near-duplicate, and ``index=True``, which queues the document in the search outbox in the same
         transaction. A process killed at any moment therefore leaves either nothing of the page or its
         version, analysis and outbox entry together. Several times faster per page than one call each;
         the outcomes come back in item order.
         """
         if not items:
             return []
-        extra = ("analysis", "index")
+        extra = ("analysis", "index", "simhash")
         preps = self._prepare_saves([{k: v for k, v in item.items() if k not in extra} for item in items])
 
         def tx(s: Session) -> list[SaveOutcome]:
@@ -142,6 +143,9 @@ class Documents(Database):
                 redo = out.changed or out.unanalysed
                 if analysis is not None and redo:
                     self._save_analysis_tx(s, out.version_id, *analysis)
+                if item.get("simhash") is not None and redo:
+                    s.flush()
+                    self._fingerprint_tx(s, out.doc_id, int(item["simhash"]))
                 if item.get("index") and (redo or out.created):
                     queued.append(out.doc_id)
                 outcomes.append(out)
@@ -274,6 +278,46 @@ class Documents(Database):
         doc.status = extracted.status or "ok"
         return SaveOutcome(doc_id, version.id, number, True, created)
 
+    def _fingerprint_tx(self, s: Session, doc_id: str, value: int) -> None:
+        """Record ``doc_id``'s SimHash and link it to the nearest earlier document within NEAR_DUPLICATE_BITS
+        (that document's own original when it is a near-duplicate itself)."""
+        b = bands(value)
+        candidates = s.scalars(
+            select(Fingerprint).where(
+                Fingerprint.document_id != doc_id,
+                (Fingerprint.band0 == b[0])
+                | (Fingerprint.band1 == b[1])
+                | (Fingerprint.band2 == b[2])
+                | (Fingerprint.band3 == b[3]),
+            )
+        ).all()
+        best: tuple[int, str] | None = None
+        for c in candidates:
+            d = distance(value, int(c.simhash, 16))
+            root = c.near_duplicate_of or c.document_id
+            if d <= NEAR_DUPLICATE_BITS and root != doc_id and (best is None or (d, root) < best):
+                best = (d, root)
+        row = s.get(Fingerprint, doc_id)
+        if row is None:
+            row = Fingerprint(document_id=doc_id)
+            s.add(row)
+        row.simhash = f"{value:016x}"
+        row.band0, row.band1, row.band2, row.band3 = b
+        row.near_duplicate_of = best[1] if best else None
+        row.distance = best[0] if best else None
+        row.updated_at = utcnow()
+
+    def near_duplicates(self, doc_id: str) -> list[str]:
+        """Ids of the documents linked to ``doc_id`` as its near-duplicates."""
+        with self._read() as s:
+            return list(
+                s.scalars(
+                    select(Fingerprint.document_id)
+                    .where(Fingerprint.near_duplicate_of == doc_id)
+                    .order_by(Fingerprint.document_id)
+                )
+            )
+
     def save_analysis(
         self, version_id: int, labels: list[str], scores: dict[str, float], findings: list[Finding]
     ) -> None:
@@ -351,8 +395,10 @@ class Documents(Database):
                 .order_by(DocumentVersion.version)
             ).all()
             source = s.get(Source, doc.source_id)
+            fp = s.get(Fingerprint, doc_id)
             return {
                 **_doc_json(doc),
+                "near_duplicate_of": fp.near_duplicate_of if fp else None,
                 "source_type": source.type if source else "",
                 "source_name": source.name if source else "",
                 "version": _version_json(version) if version else None,
