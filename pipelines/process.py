@@ -12,6 +12,7 @@ import hashlib
 import logging
 import os
 import signal
+import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -92,19 +93,33 @@ def ocr_candidates(ex: Extracted, limit: int = OCR_MAX_IMAGES) -> list[str]:
 _FAULT_COUNTS: dict[str, int] = {}
 
 
-def fault_point(name: str) -> None:
-    """Fault-injection hook for the crash tests (tests/test_faults.py), inert unless ``YIJIAN_FAULT_KILL_AT`` is
-    set to ``<point>:<n>``: the n-th time this process reaches ``<point>`` it SIGKILLs its whole process group
-    (the way a service manager or the OOM killer ends a crawl), at a known moment between two store steps."""
-    spec = os.environ.get("YIJIAN_FAULT_KILL_AT")
-    if not spec:
-        return
-    point, _, nth = spec.partition(":")
-    if point != name:
-        return
-    _FAULT_COUNTS[name] = _FAULT_COUNTS.get(name, 0) + 1
-    if _FAULT_COUNTS[name] >= int(nth or 1):
-        os.killpg(os.getpgid(0), signal.SIGKILL)
+def fault_point(name: str, pages: int = 1) -> None:
+    """Fault-injection hook for the crash tests (tests/test_faults.py); inert unless one of these is set:
+
+    * ``YIJIAN_FAULT_KILL_AT=<point>:<n>``: once ``n`` pages have passed ``<point>`` in this process, SIGKILL the
+      whole process group (the way a service manager or the OOM killer ends a crawl), between two store steps;
+    * ``YIJIAN_FAULT_PAUSE_AT=<point>:<n>:<file>``: at that moment create ``<file>`` and wait (at most 120 s) until
+      it is deleted — the test restarts the database meanwhile.
+    """
+    for var in ("YIJIAN_FAULT_KILL_AT", "YIJIAN_FAULT_PAUSE_AT"):
+        spec = os.environ.get(var)
+        if not spec:
+            continue
+        point, _, rest = spec.partition(":")
+        nth, _, flag = rest.partition(":")
+        if point != name:
+            continue
+        key = f"{var}:{name}"
+        before = _FAULT_COUNTS.get(key, 0)
+        _FAULT_COUNTS[key] = before + pages
+        if before < int(nth or 1) <= before + pages:
+            if var == "YIJIAN_FAULT_KILL_AT":
+                os.killpg(os.getpgid(0), signal.SIGKILL)
+            with open(flag, "w") as fh:
+                fh.write(name)
+            deadline = time.monotonic() + 120
+            while os.path.exists(flag) and time.monotonic() < deadline:
+                time.sleep(0.1)
 
 
 class Processor:
@@ -221,13 +236,13 @@ class Processor:
                     "simhash": simhash(ex.text),
                 }
             )
-        fault_point("before_save")
+        fault_point("before_save", len(items))
         saved = self.store.save_many(items)
-        fault_point("after_save")
+        fault_point("after_save", len(items))
         touched = [o.doc_id for o in saved if o.changed or o.created or o.unanalysed]
         if touched and self.indexer is not None:
             self.indexer.index(touched)  # already queued; this pushes the queue
-        fault_point("after_index")
+        fault_point("after_index", len(items))
         out = []
         for (page, _, _, analysis), o in zip(pages, saved, strict=True):
             kind = "new" if o.created else ("changed" if o.changed or o.unanalysed else "unchanged")

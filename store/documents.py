@@ -51,7 +51,8 @@ class Documents(Database):
 
     def mark_unchanged(self, url: str, run_id: int | None) -> str | None:
         """A 304 (or an identical body): touch last_seen / last_run_id; returns the doc id, None if unknown."""
-        with self._write() as s:
+
+        def tx(s: Session) -> str | None:
             doc = self._find_doc(s, url)
             if doc is None:
                 return None
@@ -59,6 +60,8 @@ class Documents(Database):
             if run_id is not None:
                 doc.last_run_id = run_id
             return doc.id
+
+        return self._retrying(tx)
 
     # -- documents & versions --------------------------------------------------------------------------------
     def content_hash_of(self, url: str) -> str | None:
@@ -70,7 +73,8 @@ class Documents(Database):
         """The current version's content hash, only when that version was analysed: a version saved without
         its analysis (a database from before the single-transaction save, or a failed analysis) is not
         "unchanged" for the next crawl, which re-analyses it."""
-        with self._read() as s:
+
+        def read(s: Session) -> str | None:
             doc = self._find_doc(s, url)
             if doc is None or doc.current_version_id is None:
                 return None
@@ -78,6 +82,8 @@ class Documents(Database):
                 select(DocumentVersion.analyzed_at).where(DocumentVersion.id == doc.current_version_id)
             )
             return doc.content_hash if analysed is not None else None
+
+        return self._reading(read)
 
     def save_version(
         self,
@@ -171,12 +177,16 @@ class Documents(Database):
                     "fetched_at": as_utc(item.get("fetched_at")) or utcnow(),
                 }
             )
-        known: dict[str, str | None] = {}
-        with self._read() as s:
+
+        def read(s: Session) -> dict[str, str | None]:
+            found: dict[str, str | None] = {}
             for chunk in chunks(unique(p["doc_id"] for p in preps)):
-                known.update(
+                found.update(
                     s.execute(select(Document.id, Document.content_hash).where(Document.id.in_(chunk))).all()
                 )
+            return found
+
+        known = self._reading(read)
         for p in preps:
             raw = p.get("raw")
             p["raw_sha"] = (

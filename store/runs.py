@@ -7,6 +7,7 @@ import socket
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from store.engine import Database
 from store.models import CrawlRun, FetchError, utcnow
@@ -65,19 +66,21 @@ class Runs(Database):
         """Record a page that could not be fetched/decoded/parsed. Within one run, the same URL and kind is
         recorded once (retries and re-deliveries are not double counted)."""
         kind = (kind or "unknown").strip() or "unknown"
-        with self._write() as s:
-            if run_id is not None:
-                dup = s.scalar(
-                    select(FetchError.id).where(
-                        FetchError.run_id == run_id, FetchError.url == url, FetchError.kind == kind
-                    )
+        self._retrying(lambda s: self._record_error_tx(s, run_id, source_id, url, kind, detail))
+
+    def _record_error_tx(
+        self, s: Session, run_id: int | None, source_id: str, url: str, kind: str, detail: str
+    ) -> None:
+        if run_id is not None:
+            dup = s.scalar(
+                select(FetchError.id).where(
+                    FetchError.run_id == run_id, FetchError.url == url, FetchError.kind == kind
                 )
-                if dup is not None:
-                    s.execute(
-                        update(FetchError).where(FetchError.id == dup).values(detail=detail, at=utcnow())
-                    )
-                    return
-            s.add(FetchError(run_id=run_id, source_id=source_id, url=url, kind=kind, detail=detail or ""))
+            )
+            if dup is not None:
+                s.execute(update(FetchError).where(FetchError.id == dup).values(detail=detail, at=utcnow()))
+                return
+        s.add(FetchError(run_id=run_id, source_id=source_id, url=url, kind=kind, detail=detail or ""))
 
     def list_errors(
         self, run_id: int | None = None, kind: str | None = None, limit: int = 1000
