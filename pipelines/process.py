@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import re
 import signal
 import time
 from dataclasses import dataclass, field
@@ -68,11 +69,29 @@ def content_hash(ex: Extracted) -> str:
     return h.hexdigest()
 
 
+# Runs of digits, Chinese numerals or whitespace longer than _RUN: some lexicon regexes (``[0-9]+\s*(?:天|…)``,
+# ``[0-9]+(?:\.[0-9]+)?\s*元``) backtrack quadratically over such a run (a 100k-link page's text of page numbers took
+# minutes). No real claim has a 65-digit number, so every 65th character of a run becomes "|": same length, same
+# offsets for findings, linear matching.
+_RUN = 64
+_LONG_RUNS = re.compile(
+    rf"([0-9０-９]{{{_RUN}}})[0-9０-９]|([一二三四五六七八九十两半百千万]{{{_RUN}}})[一二三四五六七八九十两半百千万]|(\s{{{_RUN}}})\s"
+)
+
+
+def _break_runs(text: str) -> str:
+    return _LONG_RUNS.sub(lambda m: (m.group(1) or m.group(2) or m.group(3)) + "|", text)
+
+
 def for_analysis(ex: Extracted, max_chars: int = ANALYSIS_MAX_CHARS) -> Extracted:
-    """``ex`` with its text cut to ``max_chars`` (the same object when it is short enough)."""
-    if len(ex.text) <= max_chars:
+    """What the analysers see of ``ex``: its text cut to ``max_chars`` and absurdly long runs of digits, numerals
+    or whitespace broken up (the same object when nothing needs changing)."""
+    text = ex.text[:max_chars]
+    text = _break_runs(text)
+    title = _break_runs(ex.title[:max_chars])
+    if text == ex.text and title == ex.title:
         return ex
-    return dataclasses.replace(ex, text=ex.text[:max_chars])
+    return dataclasses.replace(ex, text=text, title=title)
 
 
 def ocr_candidates(ex: Extracted, limit: int = OCR_MAX_IMAGES) -> list[str]:

@@ -75,6 +75,11 @@ class TrapGuardMiddleware(BaseSpiderMiddleware):
             return request
         key = canonical_url(request.url)
         if key in self._passed:
+            if request.url != key and not request.dont_filter:
+                # another spelling of a page already scheduled (a new session id, reordered query): the
+                # dupefilter would see a new URL and fetch the same page again, using up max_pages
+                self.crawler.stats.inc_value("yijian/trap/same_canonical")
+                return None
             return request  # the dupefilter decides
         if key in self._refused:
             self.crawler.stats.inc_value("yijian/trap/repeat_refusal")
