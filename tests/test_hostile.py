@@ -6,7 +6,7 @@ and the rule engine. No crash, no hang, bounded memory, every failure recorded w
 
 `make test` runs the 1,000-page corpus and short fuzz runs; `make hostile` runs a bigger corpus with more seeds and
 long fuzz runs (``YIJIAN_HOSTILE_PAGES``, ``YIJIAN_HOSTILE_SEEDS``, ``HYPOTHESIS_PROFILE=hostile``) and writes
-``bench/results/hostile.json``."""
+``bench/results/hostile-<seed>.json``."""
 
 from __future__ import annotations
 
@@ -82,7 +82,7 @@ def _process(url: str, analyzer: Any) -> tuple[str, str]:
     return ex.status, ",".join(result.labels)
 
 
-@pytest.mark.timeout(1800)
+@pytest.mark.timeout(max(1800, PAGES * 2))
 @pytest.mark.parametrize("seed", SEEDS)
 def test_hostile_corpus_through_the_pipeline(seed: int, analyzer: Any, tmp_path: Path) -> None:
     pages = generate(seed, PAGES)
@@ -115,9 +115,10 @@ def test_hostile_corpus_through_the_pipeline(seed: int, analyzer: Any, tmp_path:
         "total_seconds": round(sum(r["seconds"] for r in records), 1),
     }  # fmt: skip
     print(json.dumps(report, ensure_ascii=False, indent=1))
-    if out := os.environ.get("YIJIAN_HOSTILE_REPORT"):
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps({**report, "records": records}, ensure_ascii=False, indent=1))
+    if out := os.environ.get("YIJIAN_HOSTILE_REPORT"):  # one file per seed: hostile-13.json, …
+        path = Path(out).with_name(f"{Path(out).stem}-{seed}{Path(out).suffix}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({**report, "records": records}, ensure_ascii=False, indent=1))
 
     # every failure is recorded with a known kind
     unknown = {r["outcome"] for r in records} - set(ERROR_KINDS) - OK_STATUSES

@@ -339,3 +339,19 @@ def test_file_over_the_size_cap_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InputError) as err:
         read_input(str(big))
     assert err.value.kind == "too_large"
+
+
+def test_a_deeply_nested_page_does_not_freeze_later_extractions() -> None:
+    """Found by the hostile corpus: 2,000 nested tables made the extractor hit RecursionError inside lxml's
+    text_content(), whose XPath lock then stayed held — every later extraction in the process (a crawl child)
+    hung forever."""
+    code = (
+        "from pipelines.extract import extract_bytes\n"
+        "deep = ('<html><body>' + '<table>' * 2000 + '一次根治' + '</table>' * 2000 + '</body></html>').encode()\n"
+        "print(extract_bytes(deep, {}, 'http://h/').status)\n"
+        "ok = '<html><head><title>标题</title></head><body><p>正文内容足够长的一段文字。</p></body></html>'\n"
+        "print(extract_bytes(ok.encode(), {}, 'http://h/').title)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.stdout.split()[1:] == ["标题"], proc.stderr[-2000:]
