@@ -610,7 +610,9 @@ def extract_html(html: str, url: str, *, encoding: str = "") -> Extracted:
         etree.strip_elements(tree, "script", "style", "noscript", "template", with_tail=False)
         result.text = _clean_text("".join(tree.itertext()))  # iterative, no XPath lock
         title_el = tree.find(".//title")
-        result.title = result.title or (_clean_text("".join(title_el.itertext())) if title_el is not None else "")
+        result.title = result.title or (
+            _clean_text("".join(title_el.itertext())) if title_el is not None else ""
+        )
         result.error_detail = "HTML 嵌套过深，正文按纯文本提取"
 
     if result.status == "deleted":
