@@ -133,7 +133,8 @@ def test_hostile_corpus_through_the_pipeline(seed: int, analyzer: Any, tmp_path:
             assert outcome[i] == "too_large", records[i]
     assert by_outcome.get("ok", 0) >= len(records) // 3  # the corpus is hostile, not only garbage
     # no hang, bounded memory
-    assert slowest["seconds"] < PAGE_BUDGET_S, slowest
+    # read + decode + extract + analyse of the worst page; in a crawl decode + extract alone have PAGE_BUDGET_S
+    assert slowest["seconds"] < 2 * PAGE_BUDGET_S, slowest
     assert hungriest["peak_mb"] < MEMORY_BOUND_MB, hungriest
 
 
