@@ -11,7 +11,7 @@ export PYTHONUNBUFFERED := 1
 # The typed core (DESIGN.md: mypy on the core); the classifier modules it imports are checked through it.
 TYPED := config.py domain app pipelines store digests cases
 
-.PHONY: setup system demo test lint bench clean
+.PHONY: setup system demo test lint bench hostile clean
 
 setup: $(STAMP)
 
@@ -50,6 +50,13 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/pipeline_bench.py
 	$(BIN)/python bench/extraction_eval.py
+
+# Hostile input, longer than in `make test`: 3,000 generated pages for each of three seeds, 5,000 hypothesis examples
+# per fuzz test, the crash tests; the corpus report (slowest, largest, peak memory) goes to bench/results/.
+hostile: setup
+	YIJIAN_HOSTILE_PAGES=3000 YIJIAN_HOSTILE_SEEDS=13,14,15 HYPOTHESIS_PROFILE=hostile \
+	YIJIAN_HOSTILE_REPORT=bench/results/hostile.json \
+	$(BIN)/python -m pytest -q -p no:cacheprovider -s --timeout=7200 tests/test_hostile.py tests/test_faults.py
 
 clean:
 	rm -rf $(VENV) data bench/results

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +22,21 @@ from domain import Extracted
 from pipelines.analyze import Analyzer
 from pipelines.extract import extract_bytes
 from pipelines.ocr import ocr_image
-from pipelines.process import ocr_candidates
+from pipelines.process import for_analysis, ocr_candidates
+
+# Bounds on a page read for `yijian extract|analyze` (the crawl has the same size cap, DOWNLOAD_MAXSIZE).
+MAX_INPUT_BYTES = 5 * 1024 * 1024  # of the body after decompression
+INPUT_BUDGET_S = 20.0  # total seconds to fetch a URL, however slowly the server drips it
+_STALL_S = 5.0  # longest wait for the next bytes
 
 
 class InputError(ValueError):
-    """A page that cannot be read: a missing file, an unreachable URL or an HTTP error status."""
+    """A page that cannot be read: a missing file, an unreachable URL, an HTTP error status, a body over the size
+    cap or a fetch over the time budget. ``kind`` is an error kind of ``domain.ERROR_KINDS``."""
+
+    def __init__(self, message: str, kind: str = "connection_error") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class MissingFile(InputError):
@@ -39,20 +50,81 @@ class PageInput:
     url: str
 
 
-def read_input(path_or_url: str, *, timeout: float = 20.0) -> PageInput:
-    """The bytes, response headers and URL of a local file or an http(s) address."""
+def read_input(
+    path_or_url: str, *, timeout: float = INPUT_BUDGET_S, max_bytes: int = MAX_INPUT_BYTES
+) -> PageInput:
+    """The bytes, response headers and URL of a local file or an http(s) address, at most ``max_bytes`` (after
+    decompression: a gzip bomb is refused while it inflates) and, for a URL, within ``timeout`` seconds in all."""
     if path_or_url.startswith(("http://", "https://")):
-        try:
-            resp = httpx.get(path_or_url, follow_redirects=True, timeout=timeout)
-        except httpx.HTTPError as exc:
-            raise InputError(f"无法获取 {path_or_url}：{exc}") from exc
-        if resp.status_code >= 400:
-            raise InputError(f"无法获取 {path_or_url}：HTTP {resp.status_code}")
-        return PageInput(resp.content, dict(resp.headers), str(resp.url))
+        return _read_url(path_or_url, timeout, max_bytes)
     path = Path(path_or_url)
     if not path.is_file():
-        raise MissingFile(f"找不到文件：{path_or_url}")
-    return PageInput(path.read_bytes(), {}, path.resolve().as_uri())
+        raise MissingFile(f"找不到文件：{path_or_url}", "parse_error")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise InputError(f"文件过大：{size} 字节，上限 {max_bytes} 字节（{path_or_url}）", "too_large")
+    with path.open("rb") as fh:
+        body = fh.read(max_bytes + 1)  # the file may grow between stat and read
+    if len(body) > max_bytes:
+        raise InputError(f"文件过大：超过上限 {max_bytes} 字节（{path_or_url}）", "too_large")
+    return PageInput(body, {}, path.resolve().as_uri())
+
+
+def _read_url(url: str, budget: float, max_bytes: int) -> PageInput:
+    deadline = time.monotonic() + budget
+    too_slow = f"无法获取 {url}：超过总时间预算 {budget:g} 秒"
+    stall = min(_STALL_S, budget)
+    try:
+        with httpx.stream(
+            "GET", url, follow_redirects=True, timeout=httpx.Timeout(budget, read=stall)
+        ) as resp:
+            if resp.status_code >= 400:
+                raise InputError(f"无法获取 {url}：HTTP {resp.status_code}", f"http_{resp.status_code}")
+            encoding = resp.headers.get("content-encoding", "").strip().lower()
+            inflate = _Inflater(encoding, max_bytes)
+            parts: list[bytes] = []
+            size = 0
+            raw = resp.iter_raw() if inflate.handles else resp.iter_bytes()
+            for chunk in raw:
+                data = inflate.feed(chunk) if inflate.handles else chunk
+                size += len(data)
+                if size > max_bytes:
+                    what = "解压后" if encoding else ""
+                    raise InputError(f"无法获取 {url}：响应{what}超过上限 {max_bytes} 字节", "too_large")
+                parts.append(data)
+                if time.monotonic() > deadline:
+                    raise InputError(too_slow, "timeout")
+            headers = {k: v for k, v in resp.headers.items() if k.lower() != "content-encoding"}
+            return PageInput(b"".join(parts), headers, str(resp.url))
+    except httpx.TimeoutException as exc:
+        raise InputError(f"无法获取 {url}：超时（{exc}）", "timeout") from exc
+    except httpx.HTTPError as exc:
+        raise InputError(f"无法获取 {url}：{exc}") from exc
+
+
+class _Inflater:
+    """gzip/deflate decompression that never produces more than ``limit`` + one chunk of output (zlib's
+    ``max_length``), so a bomb is refused with bounded memory. Other encodings are left to httpx."""
+
+    def __init__(self, encoding: str, limit: int) -> None:
+        self.handles = encoding in ("gzip", "x-gzip", "deflate")
+        self.limit = limit
+        wbits = 16 + zlib.MAX_WBITS if encoding in ("gzip", "x-gzip") else zlib.MAX_WBITS
+        self._z = zlib.decompressobj(wbits)
+        self._produced = 0
+
+    def feed(self, chunk: bytes) -> bytes:
+        out = []
+        data = chunk
+        while data:
+            room = self.limit + 1 - self._produced
+            piece = self._z.decompress(data, max(room, 1))
+            self._produced += len(piece)
+            out.append(piece)
+            if self._produced > self.limit:
+                break
+            data = self._z.unconsumed_tail
+        return b"".join(out)
 
 
 def extract_page(page: PageInput) -> Extracted:
@@ -72,7 +144,8 @@ def analyze_page(settings: Settings, page: PageInput) -> dict[str, Any]:
                 if img.src == src and data:
                     img.ocr_text = ocr_image(data)
     registry = load_institution_registry(settings)
-    analysis = Analyzer(get_classifier(settings), registry, fragment_classifier=get_rules()).analyze([ex])[0]
+    analyzer = Analyzer(get_classifier(settings), registry, fragment_classifier=get_rules())
+    analysis = analyzer.analyze([for_analysis(ex)])[0]
     return {
         **ex.to_json(),
         "labels": analysis.labels,

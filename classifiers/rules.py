@@ -108,6 +108,10 @@ GUARD_DESCRIPTIONS = {
 }
 
 # Grave diseases: efficacy claims about them are punished more heavily (2025《医疗广告监管工作指南》).
+# Bounds per text (a page built to stall the engine repeats one phrase 100,000 times): at most
+# MAX_HITS_PER_RULE surviving findings per rule and MAX_HITS_PER_TEXT hits looked at in all; the rest are dropped.
+MAX_HITS_PER_RULE = 20
+MAX_HITS_PER_TEXT = 500
 _GRAVE = re.compile(r"癌|肿瘤|白血病|近视|不孕|不育|糖尿病|尿毒症|脑瘫|艾滋|肝硬化|帕金森|阿尔茨海默|渐冻")
 _SENT_END = re.compile(r"[。！？!?；;\n]")
 _OPEN_QUOTES = "“‘「『\"'《"
@@ -448,12 +452,21 @@ class RuleEngine:
             return _Doc(norm=""), []
         nz = normalize_text(text)
         doc, hits = self._scan(nz.text)
+        kept: list[Hit] = []
+        per_rule: dict[str, int] = {}
         for hit in hits:
+            if len(kept) >= MAX_HITS_PER_TEXT:
+                break
+            if per_rule.get(hit.rule_id, 0) >= MAX_HITS_PER_RULE:
+                continue  # a phrase repeated thousands of times is evidence enough after the first few
             self._apply_guards(hit, doc)
+            kept.append(hit)
+            if not hit.suppressed:
+                per_rule[hit.rule_id] = per_rule.get(hit.rule_id, 0) + 1
         if nz.changed:
-            for hit in hits:
+            for hit in kept:
                 _to_original(hit, nz)
-        return doc, hits
+        return doc, kept
 
     def _finding(self, hit: Hit, field: str, ad_factor: float) -> Finding:
         score = SEVERITY_WEIGHT.get(hit.severity, 0.8)
@@ -571,12 +584,22 @@ class RuleEngine:
             kept.append((start, end, rule))
         kept.sort(key=lambda c: (c[0], c[1]))
         hits = []
+        grave: dict[
+            tuple[int, int], bool
+        ] = {}  # per sentence: a page of one endless sentence is searched once
+        built: dict[str, int] = {}
         for start, end, rule in kept:
+            # guards may suppress some, so keep a margin over MAX_HITS_PER_RULE; never build 100,000 hits
+            built[rule.id] = built.get(rule.id, 0) + 1
+            if built[rule.id] > 5 * MAX_HITS_PER_RULE:
+                continue
             matched = text[start:end]
             reason = rule.reason.replace("{match}", matched)
             if rule.category.id in ("ad_efficacy_guarantee", "ad_cure_rate_stats"):
-                lo, hi = _sentence_bounds(text, start, end, ends)
-                if _GRAVE.search(text, lo, hi):
+                bounds = _sentence_bounds(text, start, end, ends)
+                if bounds not in grave:
+                    grave[bounds] = _GRAVE.search(text, *bounds) is not None
+                if grave[bounds]:
                     reason += "；涉及重大疑难疾病，依法从重"
             hits.append(
                 Hit(

@@ -107,7 +107,7 @@ def _redis_url(url: str | None) -> str:
 
 
 # -------------------------------------------------------------------------------------- extract/analyze
-def _read_input(path_or_url: str) -> PageInput:
+def _read_input(path_or_url: str, as_json: bool = False) -> PageInput:
     from app.analysis import InputError, MissingFile, read_input
 
     try:
@@ -115,7 +115,14 @@ def _read_input(path_or_url: str) -> PageInput:
     except MissingFile as exc:
         raise click.BadParameter(str(exc)) from exc
     except InputError as exc:
+        if as_json:  # machine-readable failure: the kind and the reason, exit status 1
+            _dump({"url": path_or_url, "status": exc.kind, "detail": str(exc)})
+            sys.exit(1)
         raise click.ClickException(str(exc)) from exc
+
+
+# Extraction outcomes that mean the page could not be read (exit status 1); "deleted" is a result, not a failure.
+_EXTRACT_FAILURES = frozenset({"not_html", "empty_page", "decode_error", "parse_error", "too_large"})
 
 
 @main.command()
@@ -126,7 +133,15 @@ def extract(path_or_url: str, as_json: bool, data_dir: Path | None) -> None:
     """抽取网页的标题、正文、发布时间、作者、公众号与图片。"""
     from app.analysis import extract_page
 
-    data = extract_page(_read_input(path_or_url)).to_json()
+    ex = extract_page(_read_input(path_or_url, as_json))
+    data = ex.to_json()
+    if ex.status in _EXTRACT_FAILURES:  # say why and exit 1, also with --json (a deleted article is a result)
+        data["detail"] = ex.error_detail
+        if as_json:
+            _dump(data)
+        else:
+            out.print(f"[red]无法抽取[/red]：{data['status']} {_esc(ex.error_detail or '')}")
+        sys.exit(1)
     if as_json:
         _dump(data)
         return
@@ -149,9 +164,11 @@ def analyze(path_or_url: str, as_json: bool, data_dir: Path | None) -> None:
     """对单个网页/文件运行完整分析（解码、抽取、OCR、规则与模型），不入库。"""
     from app.analysis import analyze_page
 
-    result = analyze_page(_settings(data_dir), _read_input(path_or_url))
+    result = analyze_page(_settings(data_dir), _read_input(path_or_url, as_json))
     if as_json:
         _dump(result)
+        if result["status"] in _EXTRACT_FAILURES:
+            sys.exit(1)
         return
     if result["status"] != "ok":
         out.print(f"[red]无法分析[/red]：{result['status']} {_esc(result.get('detail', ''))}")
@@ -213,27 +230,33 @@ def classify(input_path: Path, output_path: Path, batch_size: int, data_dir: Pat
 @click.option("--flagged", is_flag=True, help="只看有标签的文档")
 @click.option("--size", default=20, show_default=True)
 @click.option("--page", default=1, show_default=True)
+@click.option("--cursor", default=None, help="游标翻页：上一页结果中的 next_cursor（深度翻页用）")
 @click.option("--sort", type=click.Choice(["relevance", "date"]), default="relevance")
 @data_dir_option
 @json_option
 def search(query: str, labels, categories, severities, source_ids, institution_ids, regions,
-           date_from, date_to, flagged: bool, size: int, page: int, sort: str,
+           date_from, date_to, flagged: bool, size: int, page: int, cursor: str | None, sort: str,
            data_dir: Path | None, as_json: bool) -> None:  # fmt: skip
     """全文检索已入库文档（关键词 + 过滤 + 分面 + 高亮）。"""
-    from app.search import SearchParams, result_to_json
+    from app.search import SearchParamError, SearchParams, encode_cursor, result_to_json
     from app.search import search as run_search
 
     params = SearchParams(
         text=query, labels=list(labels), categories=list(categories), severities=list(severities),
         source_ids=list(source_ids), institution_ids=list(institution_ids), regions=list(regions),
         date_from=date_from.date() if date_from else None, date_to=date_to.date() if date_to else None,
-        flagged_only=flagged, size=size, page=page, sort=sort,
+        flagged_only=flagged, size=size, page=page, sort=sort, cursor=cursor,
     )  # fmt: skip
-    res = run_search(_settings(data_dir), params)
+    try:
+        res = run_search(_settings(data_dir), params)
+    except SearchParamError as exc:
+        raise click.UsageError(str(exc)) from exc
     if as_json:
         _dump(result_to_json(res))
         return
-    out.print(f"共 {res.total} 条结果（第 {page} 页）")
+    out.print(f"共 {res.total} 条结果" + ("（游标翻页）" if cursor else f"（第 {page} 页）"))
+    if next_cursor := encode_cursor(res.next_cursor):
+        out.print(f"下一页：--cursor {next_cursor}")
     for h in res.hits:
         out.print(f"\n[bold]{_esc(h.title) or h.url}[/bold]  {h.url}")
         out.print(f"  标签：{', '.join(h.labels) or '无'}  类别：{', '.join(h.categories[:6])}")

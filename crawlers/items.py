@@ -90,6 +90,10 @@ def classify_exception(exc: BaseException) -> tuple[str, str]:
             return "robots_disallowed", "robots.txt 禁止抓取"
         if "max redirections" in text:
             return "too_many_redirects", text
+        if (
+            "DOWNLOAD_MAXSIZE" in text
+        ):  # HttpCompressionMiddleware: a gzip/brotli bomb, refused while inflating
+            return "too_large", f"解压后超过 DOWNLOAD_MAXSIZE（压缩炸弹）：{text}"
         return "connection_error", detail
     if module.startswith("playwright"):
         return "render_error", detail

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import resource
 import traceback
 from datetime import date, datetime
@@ -142,7 +143,23 @@ def _crawl_in_child(payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _die_with_parent(parent_pid: int) -> None:
+    """Linux: the kernel SIGKILLs this child when its parent dies, so a killed ``yijian crawl`` leaves no orphan
+    crawler writing to the store behind the next run's back (the next start closes the run as interrupted)."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: best effort only
+        return
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
 def _child_main(conn: Connection, payload: dict[str, Any]) -> None:
+    _die_with_parent(payload.get("parent_pid", os.getppid()))
     try:
         result = _crawl_in_child(payload)
     except BaseException as exc:  # report everything to the parent, including SystemExit
@@ -172,6 +189,7 @@ def run_crawl(
     payload = {
         "scrapy_settings": scrapy_settings(settings, item_pipelines=item_pipelines, overrides=overrides),
         "sources": [s.model_dump(mode="json") for s in sources],
+        "parent_pid": os.getpid(),
     }
     ctx = multiprocessing.get_context("spawn")
     recv_conn, send_conn = ctx.Pipe(duplex=False)

@@ -32,6 +32,26 @@ _TRACKING_PARAMS = frozenset(
     }
 )
 _TRACKING_PREFIXES = ("utm_",)
+# Session ids a server puts in the URL when it cannot set a cookie: every visit gets a new one, so one page has
+# endless addresses (a crawler trap that also fills the store with copies). Dropped from the query everywhere,
+# and as path parameters (``/a.jsp;jsessionid=ABC``) and ASP.NET cookieless segments (``/(S(abc))/a.aspx``).
+_SESSION_PARAMS = frozenset(
+    {
+        "jsessionid",
+        "phpsessid",
+        "sid",
+        "sessid",
+        "sessionid",
+        "session_id",
+        "aspsessionid",
+        "cfid",
+        "cftoken",
+        "zenid",
+        "oscsid",
+    }
+)
+_SESSION_PATH_PARAM = re.compile(r";(?:jsessionid|phpsessid|sid|sessionid|sessid)=[^/?#;]*", re.I)
+_ASPNET_COOKIELESS = re.compile(r"/\([A-Za-z]\([^)/]*\)\)(?=/)")
 # WeChat article URLs carry session and share parameters; the article is __biz + mid + idx + sn.
 _WECHAT_HOSTS = frozenset({"mp.weixin.qq.com"})
 _WECHAT_DROP = frozenset(
@@ -77,7 +97,8 @@ def canonical_url(url: str) -> str:
     """Canonical form used as the document identity.
 
     Lower-case scheme and host, default port dropped, fragment dropped, tracking parameters (utm_*, spm,
-    from, …; WeChat session/share parameters) dropped, remaining query parameters sorted and uniformly
+    from, …; WeChat session/share parameters) and session ids (``;jsessionid=``, ``?sid=``, ``PHPSESSID``, …)
+    dropped, remaining query parameters sorted and uniformly
     percent-encoded, empty path → "/". Anything that is not an http(s) URL comes back stripped, unchanged.
     """
     raw = (url or "").strip()
@@ -101,14 +122,15 @@ def canonical_url(url: str) -> str:
         userinfo = parts.username + (f":{parts.password}" if parts.password is not None else "")
         netloc = f"{userinfo}@{netloc}"
 
-    path = quote(parts.path or "/", safe=_PATH_SAFE)
+    raw_path = _ASPNET_COOKIELESS.sub("", _SESSION_PATH_PARAM.sub("", parts.path))
+    path = quote(raw_path or "/", safe=_PATH_SAFE)
     path = _PCT_RE.sub(lambda m: m.group(0).upper(), path)
 
     drop_wechat = host in _WECHAT_HOSTS
     pairs = []
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         k = key.lower()
-        if k in _TRACKING_PARAMS or k.startswith(_TRACKING_PREFIXES):
+        if k in _TRACKING_PARAMS or k.startswith(_TRACKING_PREFIXES) or _is_session_param(k):
             continue
         if drop_wechat and k in _WECHAT_DROP:
             continue
@@ -116,6 +138,11 @@ def canonical_url(url: str) -> str:
     pairs.sort()
     query = urlencode(pairs)
     return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def _is_session_param(key: str) -> bool:
+    # ASP classic appends the application id: ASPSESSIONIDQAQBSDTR
+    return key in _SESSION_PARAMS or key.startswith("aspsessionid")
 
 
 def doc_id_for(url: str) -> str:

@@ -110,6 +110,7 @@ _SNIFF_BYTES = 8192
 _META_BYTES = 32768  # some pages put kilobytes of inline script before their charset meta
 _CONTROL = frozenset(list(range(0x00, 0x09)) + [0x0B] + list(range(0x0E, 0x1B)) + list(range(0x1C, 0x20)))
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+_CJK_RUN = re.compile(r"[\u4e00-\u9fff]{2,}")
 _MULTIBYTE_CJK = {
     "gb18030",
     "big5",
@@ -193,6 +194,13 @@ def _utf16_without_bom(sample: bytes) -> str | None:
         return "utf-16-le"
     if even.count(0) > len(even) * 0.6 and odd.count(0) < len(odd) * 0.1:
         return "utf-16-be"
+    # Chinese text in UTF-16 has few NUL bytes (only its ASCII markup), but they all sit on one side; the caller
+    # still checks that the whole body decodes cleanly.
+    odd0, even0 = odd.count(0), even.count(0)
+    if odd0 >= max(4, len(odd) * 0.05) and even0 * 8 <= odd0 and even0 <= len(even) * 0.05:
+        return "utf-16-le"
+    if even0 >= max(4, len(even) * 0.05) and odd0 * 8 <= even0 and odd0 <= len(odd) * 0.05:
+        return "utf-16-be"
     return None
 
 
@@ -221,6 +229,21 @@ def _utf8_clean(body: bytes) -> tuple[str, bool]:
     if head_bad == 0:
         return text, True
     return text, _is_clean(bad, len(body))
+
+
+def _mostly_utf8(text: str) -> bool:
+    """A utf-8 decode (with U+FFFD for bad sequences) with real Chinese in it: CJK ideographs that are not
+    outnumbered 8:1 by bad sequences. A GBK or Big5 body mislabelled utf-8 decodes to U+FFFD and stray Latin or
+    Cyrillic letters (its byte pairs rarely form valid 3-byte UTF-8), next to no ideographs."""
+    bad = text.count("\ufffd")
+    if bad == 0:
+        return True
+    cjk = len(_CJK.findall(text))  # a GBK/Big5 body read as utf-8 yields next to none
+    if cjk >= 20 and cjk * 8 >= bad:
+        return True
+    # Kilobytes of noise next to a short text: real text has ideographs in runs, noise almost never does.
+    paired = sum(len(m) for m in _CJK_RUN.findall(text))
+    return paired >= 200 and paired * 64 >= bad
 
 
 def _looks_chinese(text: str) -> bool:
@@ -291,6 +314,11 @@ def decode_body(body: bytes, headers: dict[str, str], url: str = "") -> DecodeRe
     # 3. Valid UTF-8 with non-ASCII content is almost never anything else.
     text, ok = _utf8_clean(body)
     if ok:
+        return _finish(text, "utf-8", source_for("utf-8"), where)
+    # 3b. The page's own word: declared utf-8 that decodes with few errors (stray bytes, a corrupt ad block) is
+    #     utf-8. UTF-8 is self-synchronising, so noise cannot hide its real characters; gb18030 would "decode"
+    #     the same bytes cleanly into mojibake and lose the rule evidence.
+    if any(enc == "utf-8" for enc, _ in declared) and _mostly_utf8(text):
         return _finish(text, "utf-8", source_for("utf-8"), where)
 
     # 4. A declared multi-byte charset that decodes cleanly; single-byte declarations only when the

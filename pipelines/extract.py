@@ -765,6 +765,10 @@ def extract_html(html: str, url: str, *, encoding: str = "") -> Extracted:
     base = _base_url(tree, url)
     result.description = find_description(tree)
     try:
+        if _too_deep(tree):
+            # Decided up front: a RecursionError raised inside lxml (its text_content() XPath) leaves that
+            # XPath's lock held, and every later text_content() in the process would deadlock.
+            raise RecursionError(f"nesting deeper than {_MAX_DEPTH}")
         if is_wechat(url, html):
             _extract_wechat(tree, html, url, base, result)
         else:
@@ -772,8 +776,11 @@ def extract_html(html: str, url: str, *, encoding: str = "") -> Extracted:
     except RecursionError:
         # Pathologically deep nesting: keep the visible text without structure rather than lose the page.
         etree.strip_elements(tree, "script", "style", "noscript", "template", with_tail=False)
-        result.text = _clean_text(tree.text_content())
-        result.title = result.title or find_title(tree)
+        result.text = _clean_text("".join(tree.itertext()))  # iterative, no XPath lock
+        title_el = tree.find(".//title")
+        result.title = result.title or (
+            _clean_text("".join(title_el.itertext())) if title_el is not None else ""
+        )
         result.error_detail = "HTML 嵌套过深，正文按纯文本提取"
 
     if result.status == "deleted":
@@ -1031,6 +1038,18 @@ def _raw_text(html: str) -> str:
 
     text = _TAGS.sub(" ", _SCRIPTS.sub(" ", html))
     return _clean_text(html_lib.unescape(text))
+
+
+_MAX_DEPTH = 200  # element nesting handled structurally; deeper pages are extracted as plain text
+
+
+def _too_deep(tree: Any) -> bool:
+    depth = 0
+    for event, _el in etree.iterwalk(tree, events=("start", "end")):
+        depth += 1 if event == "start" else -1
+        if depth > _MAX_DEPTH:
+            return True
+    return False
 
 
 def extract_bytes(body: bytes, headers: dict[str, str], url: str) -> Extracted:

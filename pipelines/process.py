@@ -7,8 +7,13 @@ crawler can fetch a page's images asynchronously between them: ``prepare`` (deco
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
+import os
+import re
+import signal
+import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -16,6 +21,7 @@ from classifiers.factory import get_classifier, get_rules
 from classifiers.institutions import InstitutionRegistry
 from config import Settings
 from domain import Extracted, PageItem
+from domain.fingerprint import simhash
 from domain.sources import SourceConfig
 from pipelines.analyze import Analysis, Analyzer
 from pipelines.decode import DecodeError, decode_body
@@ -27,6 +33,11 @@ from store.search.factory import get_search
 
 log = logging.getLogger(__name__)
 
+# Per-page bounds (hostile pages: tests/test_hostile.py). The rule engine and the model see at most
+# ANALYSIS_MAX_CHARS characters of a page's text (the stored text stays whole; findings are spans of that prefix);
+# a page whose decode + extract takes longer than PAGE_BUDGET_S is recorded as ``timeout`` by the crawl adapter.
+ANALYSIS_MAX_CHARS = 100_000
+PAGE_BUDGET_S = 30.0
 OCR_MAX_IMAGES = 4
 OCR_MAX_BYTES = 3 * 1024 * 1024
 _OCR_SKIP = ("logo", "icon", "avatar", "qrcode", "qr_code", "sprite", "blank", "spacer")
@@ -58,6 +69,31 @@ def content_hash(ex: Extracted) -> str:
     return h.hexdigest()
 
 
+# Runs of digits, Chinese numerals or whitespace longer than _RUN: some lexicon regexes (``[0-9]+\s*(?:天|…)``,
+# ``[0-9]+(?:\.[0-9]+)?\s*元``) backtrack quadratically over such a run (a 100k-link page's text of page numbers took
+# minutes). No real claim has a 65-digit number, so every 65th character of a run becomes "|": same length, same
+# offsets for findings, linear matching.
+_RUN = 64
+_LONG_RUNS = re.compile(
+    rf"([0-9０-９]{{{_RUN}}})[0-9０-９]|([一二三四五六七八九十两半百千万]{{{_RUN}}})[一二三四五六七八九十两半百千万]|(\s{{{_RUN}}})\s"
+)
+
+
+def _break_runs(text: str) -> str:
+    return _LONG_RUNS.sub(lambda m: (m.group(1) or m.group(2) or m.group(3)) + "|", text)
+
+
+def for_analysis(ex: Extracted, max_chars: int = ANALYSIS_MAX_CHARS) -> Extracted:
+    """What the analysers see of ``ex``: its text cut to ``max_chars`` and absurdly long runs of digits, numerals
+    or whitespace broken up (the same object when nothing needs changing)."""
+    text = ex.text[:max_chars]
+    text = _break_runs(text)
+    title = _break_runs(ex.title[:max_chars])
+    if text == ex.text and title == ex.title:
+        return ex
+    return dataclasses.replace(ex, text=text, title=title)
+
+
 def ocr_candidates(ex: Extracted, limit: int = OCR_MAX_IMAGES) -> list[str]:
     out: list[str] = []
     for img in ex.images:
@@ -71,6 +107,38 @@ def ocr_candidates(ex: Extracted, limit: int = OCR_MAX_IMAGES) -> list[str]:
         if len(out) >= limit:
             break
     return out
+
+
+_FAULT_COUNTS: dict[str, int] = {}
+
+
+def fault_point(name: str, pages: int = 1) -> None:
+    """Fault-injection hook for the crash tests (tests/test_faults.py); inert unless one of these is set:
+
+    * ``YIJIAN_FAULT_KILL_AT=<point>:<n>``: once ``n`` pages have passed ``<point>`` in this process, SIGKILL the
+      whole process group (the way a service manager or the OOM killer ends a crawl), between two store steps;
+    * ``YIJIAN_FAULT_PAUSE_AT=<point>:<n>:<file>``: at that moment create ``<file>`` and wait (at most 120 s) until
+      it is deleted — the test restarts the database meanwhile.
+    """
+    for var in ("YIJIAN_FAULT_KILL_AT", "YIJIAN_FAULT_PAUSE_AT"):
+        spec = os.environ.get(var)
+        if not spec:
+            continue
+        point, _, rest = spec.partition(":")
+        nth, _, flag = rest.partition(":")
+        if point != name:
+            continue
+        key = f"{var}:{name}"
+        before = _FAULT_COUNTS.get(key, 0)
+        _FAULT_COUNTS[key] = before + pages
+        if before < int(nth or 1) <= before + pages:
+            if var == "YIJIAN_FAULT_KILL_AT":
+                os.killpg(os.getpgid(0), signal.SIGKILL)
+            with open(flag, "w") as fh:
+                fh.write(name)
+            deadline = time.monotonic() + 120
+            while os.path.exists(flag) and time.monotonic() < deadline:
+                time.sleep(0.1)
 
 
 class Processor:
@@ -123,7 +191,7 @@ class Processor:
         if extracted.status != "ok":
             return self._error(page, run_id, extracted.status, extracted.error_detail)
         digest = content_hash(extracted)
-        if self.store.content_hash_of(page.url) == digest:
+        if self.store.settled_hash_of(page.url) == digest:  # same content, already analysed
             doc_id = self.store.mark_unchanged(page.url, run_id)
             return Outcome("unchanged", page.url, doc_id=doc_id)
         cands = ocr_candidates(extracted) if self.settings.ocr_enabled else []
@@ -146,37 +214,59 @@ class Processor:
                         img.ocr_text = ocr_image(data)
                     except Exception as exc:  # OCR must never sink a page
                         log.warning("OCR failed for %s: %s", img.src, exc)
-        analyses = self.analyzer.analyze([prep.extracted for prep, _ in batch])
-        return [
-            self.save(prep.page, prep.extracted, prep.content_hash, analysis, run_id)
-            for (prep, _), analysis in zip(batch, analyses, strict=True)
-        ]
+        analyses = self.analyzer.analyze([for_analysis(prep.extracted) for prep, _ in batch])
+        return self.save_batch(
+            [
+                (prep.page, prep.extracted, prep.content_hash, analysis)
+                for (prep, _), analysis in zip(batch, analyses, strict=True)
+            ],
+            run_id,
+        )
 
     def save(
         self, page: PageItem, ex: Extracted, digest: str, analysis: Analysis, run_id: int | None
     ) -> Outcome:
-        source_institution, region = self.source_meta.get(page.source_id, (None, None))
-        institution_id = analysis.institution_id or source_institution
-        saved = self.store.save_version(
-            run_id=run_id,
-            source_id=page.source_id,
-            url=page.url,
-            final_url=page.final_url,
-            extracted=ex,
-            content_hash=digest,
-            raw=page.body,
-            headers=page.headers,
-            fetched_at=page.fetched_at,
-            rendered=page.rendered,
-            institution_id=institution_id,
-            region=region,
-        )
-        if saved.changed or saved.created:
-            self.store.save_analysis(saved.version_id, analysis.labels, analysis.scores, analysis.findings)
-            if self.indexer is not None:
-                self.indexer.index([saved.doc_id])
-        kind = "new" if saved.created else ("changed" if saved.changed else "unchanged")
-        return Outcome(kind, page.url, doc_id=saved.doc_id, labels=analysis.labels, version=saved.version)
+        return self.save_batch([(page, ex, digest, analysis)], run_id)[0]
+
+    def save_batch(
+        self, pages: list[tuple[PageItem, Extracted, str, Analysis]], run_id: int | None
+    ) -> list[Outcome]:
+        """Store each page's version, its analysis and its search-outbox entry in ONE transaction (a kill at
+        any moment leaves all three or none), then push the outbox to the search backend."""
+        items = []
+        for page, ex, digest, analysis in pages:
+            source_institution, region = self.source_meta.get(page.source_id, (None, None))
+            items.append(
+                {
+                    "run_id": run_id,
+                    "source_id": page.source_id,
+                    "url": page.url,
+                    "final_url": page.final_url,
+                    "extracted": ex,
+                    "content_hash": digest,
+                    "raw": page.body,
+                    "headers": page.headers,
+                    "fetched_at": page.fetched_at,
+                    "rendered": page.rendered,
+                    "institution_id": analysis.institution_id or source_institution,
+                    "region": region,
+                    "analysis": (analysis.labels, analysis.scores, analysis.findings),
+                    "index": self.indexer is not None,
+                    "simhash": simhash(ex.text),
+                }
+            )
+        fault_point("before_save", len(items))
+        saved = self.store.save_many(items)
+        fault_point("after_save", len(items))
+        touched = [o.doc_id for o in saved if o.changed or o.created or o.unanalysed]
+        if touched and self.indexer is not None:
+            self.indexer.index(touched)  # already queued; this pushes the queue
+        fault_point("after_index", len(items))
+        out = []
+        for (page, _, _, analysis), o in zip(pages, saved, strict=True):
+            kind = "new" if o.created else ("changed" if o.changed or o.unanalysed else "unchanged")
+            out.append(Outcome(kind, page.url, doc_id=o.doc_id, labels=analysis.labels, version=o.version))
+        return out
 
     def _error(self, page: PageItem, run_id: int | None, kind: str, detail: str) -> Outcome:
         self.store.record_error(run_id, page.source_id, page.url, kind, detail)

@@ -4,7 +4,9 @@ Reads ``YIJIAN_DATA_DIR`` and ``YIJIAN_RUN_ID`` from the Scrapy settings. The bl
 OCR, classification, storage) run in worker threads so the reactor keeps fetching; a page's images are fetched
 through the crawler's own downloader (same politeness, same caps) between the two stages. Pages that reach the
 analysis stage together are classified in one batch (``YIJIAN_ANALYZE_BATCH``, waiting at most
-``YIJIAN_ANALYZE_WAIT`` seconds for a batch to fill), so the model runs batched.
+``YIJIAN_ANALYZE_WAIT`` seconds for a batch to fill), so the model runs batched. Decoding and extraction of a page
+run under ``YIJIAN_PAGE_BUDGET`` seconds (default ``pipelines.process.PAGE_BUDGET_S``); past it the page is recorded
+as ``timeout`` and the crawl goes on.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from scrapy.crawler import Crawler
 
 from config import get_settings
 from domain import PageItem
-from pipelines.process import Outcome, Prepared, Processor
+from pipelines.process import PAGE_BUDGET_S, Outcome, Prepared, Processor
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,7 @@ class YijianPipeline:
         self.run_id = int(run_id) if run_id not in (None, "") else None
         self.batch_size = crawler.settings.getint("YIJIAN_ANALYZE_BATCH", 16)
         self.batch_wait = crawler.settings.getfloat("YIJIAN_ANALYZE_WAIT", 0.2)
+        self.page_budget_s = crawler.settings.getfloat("YIJIAN_PAGE_BUDGET", PAGE_BUDGET_S)
         self._pending: list[tuple[Prepared, dict[str, bytes], asyncio.Future[Outcome]]] = []
         self._flush_handle: asyncio.TimerHandle | None = None
         self._lock = asyncio.Lock()
@@ -56,7 +59,23 @@ class YijianPipeline:
             return item
         stats = self.crawler.stats
         try:
-            prep = await asyncio.to_thread(self.processor.prepare, item, self.run_id)
+            try:
+                # decode + extract under the per-page time budget (the thread cannot be killed, but the crawl
+                # goes on and the page is recorded; prepare writes nothing but an unchanged mark or an error)
+                prep = await asyncio.wait_for(
+                    asyncio.to_thread(self.processor.prepare, item, self.run_id), self.page_budget_s
+                )
+            except TimeoutError:
+                detail = f"解码与抽取超过每页时间预算（{self.page_budget_s:g} 秒）"
+                await asyncio.to_thread(
+                    self.processor.store.record_error,
+                    self.run_id,
+                    item.source_id,
+                    item.url,
+                    "timeout",
+                    detail,
+                )
+                prep = Outcome("error", item.url, error_kind="timeout")
             if isinstance(prep, Outcome):
                 outcome = prep
             else:

@@ -14,10 +14,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from domain import Extracted, Finding
+from domain.fingerprint import NEAR_DUPLICATE_BITS, bands, distance
 from domain.urls import canonical_url, doc_id_for
 from store.blobs import BlobStore
 from store.engine import Database, chunks, unique
-from store.models import Document, DocumentVersion, FindingRow, Source, as_utc, utcnow
+from store.models import Document, DocumentVersion, FindingRow, Fingerprint, Source, as_utc, utcnow
 from store.rows import iso, row_fields
 
 
@@ -28,6 +29,7 @@ class SaveOutcome:
     version: int
     changed: bool  # a new version was written
     created: bool  # the document was new
+    unanalysed: bool = False  # same content, but its current version was never analysed (an interrupted save)
 
 
 class Documents(Database):
@@ -49,7 +51,8 @@ class Documents(Database):
 
     def mark_unchanged(self, url: str, run_id: int | None) -> str | None:
         """A 304 (or an identical body): touch last_seen / last_run_id; returns the doc id, None if unknown."""
-        with self._write() as s:
+
+        def tx(s: Session) -> str | None:
             doc = self._find_doc(s, url)
             if doc is None:
                 return None
@@ -58,11 +61,29 @@ class Documents(Database):
                 doc.last_run_id = run_id
             return doc.id
 
+        return self._retrying(tx)
+
     # -- documents & versions --------------------------------------------------------------------------------
     def content_hash_of(self, url: str) -> str | None:
         with self._read() as s:
             doc = self._find_doc(s, url)
             return doc.content_hash if doc else None
+
+    def settled_hash_of(self, url: str) -> str | None:
+        """The current version's content hash, only when that version was analysed: a version saved without
+        its analysis (a database from before the single-transaction save, or a failed analysis) is not
+        "unchanged" for the next crawl, which re-analyses it."""
+
+        def read(s: Session) -> str | None:
+            doc = self._find_doc(s, url)
+            if doc is None or doc.current_version_id is None:
+                return None
+            analysed = s.scalar(
+                select(DocumentVersion.analyzed_at).where(DocumentVersion.id == doc.current_version_id)
+            )
+            return doc.content_hash if analysed is not None else None
+
+        return self._reading(read)
 
     def save_version(
         self,
@@ -106,21 +127,37 @@ class Documents(Database):
         """Batch form of ``save_version`` + ``save_analysis`` in one transaction (all or nothing).
 
         Each item holds save_version's keyword arguments and optionally ``analysis=(labels, scores,
-        findings)``, which is applied when the page is new or changed. Several times faster per page
-        than one call each; the outcomes come back in item order.
+        findings)``, which is applied when the page is new or changed (or its current version was never
+        analysed), ``simhash`` (domain.fingerprint) to link the page to an earlier near-duplicate, and ``index=True``, which queues the document in the search outbox in the same
+        transaction. A process killed at any moment therefore leaves either nothing of the page or its
+        version, analysis and outbox entry together. Several times faster per page than one call each;
+        the outcomes come back in item order.
         """
         if not items:
             return []
-        preps = self._prepare_saves([{k: v for k, v in item.items() if k != "analysis"} for item in items])
+        extra = ("analysis", "index", "simhash")
+        preps = self._prepare_saves([{k: v for k, v in item.items() if k not in extra} for item in items])
 
         def tx(s: Session) -> list[SaveOutcome]:
+            from store.outbox import queue_for_indexing  # store.outbox imports this module
+
             outcomes = []
+            queued: list[str] = []
             for item, prep in zip(items, preps, strict=True):
                 out = self._save_version_tx(s, **prep)
                 analysis = item.get("analysis")
-                if analysis is not None and out.changed:
+                redo = out.changed or out.unanalysed
+                if analysis is not None and redo:
                     self._save_analysis_tx(s, out.version_id, *analysis)
+                if item.get("simhash") is not None and redo:
+                    s.flush()
+                    self._fingerprint_tx(s, out.doc_id, int(item["simhash"]))
+                if item.get("index") and (redo or out.created):
+                    queued.append(out.doc_id)
                 outcomes.append(out)
+            if queued:
+                s.flush()
+                queue_for_indexing(s, self.engine.dialect.name, queued)
             return outcomes
 
         return self._retrying(tx)
@@ -140,12 +177,16 @@ class Documents(Database):
                     "fetched_at": as_utc(item.get("fetched_at")) or utcnow(),
                 }
             )
-        known: dict[str, str | None] = {}
-        with self._read() as s:
+
+        def read(s: Session) -> dict[str, str | None]:
+            found: dict[str, str | None] = {}
             for chunk in chunks(unique(p["doc_id"] for p in preps)):
-                known.update(
+                found.update(
                     s.execute(select(Document.id, Document.content_hash).where(Document.id.in_(chunk))).all()
                 )
+            return found
+
+        known = self._reading(read)
         for p in preps:
             raw = p.get("raw")
             p["raw_sha"] = (
@@ -208,7 +249,12 @@ class Documents(Database):
             if region is not None:
                 doc.region = region
             if doc.content_hash == content_hash and doc.current_version_id is not None:
-                return SaveOutcome(doc.id, doc.current_version_id, doc.current_version, False, False)
+                analysed = s.scalar(
+                    select(DocumentVersion.analyzed_at).where(DocumentVersion.id == doc.current_version_id)
+                )
+                return SaveOutcome(
+                    doc.id, doc.current_version_id, doc.current_version, False, False, analysed is None
+                )
 
         if raw and raw_sha is None:  # changed by another writer since the pre-check
             raw_sha = self.blobs.put(raw)
@@ -241,6 +287,46 @@ class Documents(Database):
         doc.content_hash = content_hash
         doc.status = extracted.status or "ok"
         return SaveOutcome(doc_id, version.id, number, True, created)
+
+    def _fingerprint_tx(self, s: Session, doc_id: str, value: int) -> None:
+        """Record ``doc_id``'s SimHash and link it to the nearest earlier document within NEAR_DUPLICATE_BITS
+        (that document's own original when it is a near-duplicate itself)."""
+        b = bands(value)
+        candidates = s.scalars(
+            select(Fingerprint).where(
+                Fingerprint.document_id != doc_id,
+                (Fingerprint.band0 == b[0])
+                | (Fingerprint.band1 == b[1])
+                | (Fingerprint.band2 == b[2])
+                | (Fingerprint.band3 == b[3]),
+            )
+        ).all()
+        best: tuple[int, str] | None = None
+        for c in candidates:
+            d = distance(value, int(c.simhash, 16))
+            root = c.near_duplicate_of or c.document_id
+            if d <= NEAR_DUPLICATE_BITS and root != doc_id and (best is None or (d, root) < best):
+                best = (d, root)
+        row = s.get(Fingerprint, doc_id)
+        if row is None:
+            row = Fingerprint(document_id=doc_id)
+            s.add(row)
+        row.simhash = f"{value:016x}"
+        row.band0, row.band1, row.band2, row.band3 = b
+        row.near_duplicate_of = best[1] if best else None
+        row.distance = best[0] if best else None
+        row.updated_at = utcnow()
+
+    def near_duplicates(self, doc_id: str) -> list[str]:
+        """Ids of the documents linked to ``doc_id`` as its near-duplicates."""
+        with self._read() as s:
+            return list(
+                s.scalars(
+                    select(Fingerprint.document_id)
+                    .where(Fingerprint.near_duplicate_of == doc_id)
+                    .order_by(Fingerprint.document_id)
+                )
+            )
 
     def save_analysis(
         self, version_id: int, labels: list[str], scores: dict[str, float], findings: list[Finding]
@@ -319,8 +405,10 @@ class Documents(Database):
                 .order_by(DocumentVersion.version)
             ).all()
             source = s.get(Source, doc.source_id)
+            fp = s.get(Fingerprint, doc_id)
             return {
                 **_doc_json(doc),
+                "near_duplicate_of": fp.near_duplicate_of if fp else None,
                 "source_type": source.type if source else "",
                 "source_name": source.name if source else "",
                 "version": _version_json(version) if version else None,

@@ -13,6 +13,7 @@ Also here: the small SQL helpers the parts share (IN-clause chunking, dialect IN
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -22,7 +23,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -31,6 +32,9 @@ from store.migrate import ensure_schema
 T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 30_000
+# A lost connection (the database server restarted, a failover) is retried with backoff for about this long before
+# the error reaches the caller (which records the page as failed); the transaction is re-run from the start.
+RECONNECT_S = 20.0
 CHUNK = 500  # ids per IN (...) clause
 
 # SQLite allows one writer at a time. Threads of one process queue on a Python lock per database file
@@ -129,17 +133,50 @@ class Database:
             yield session
 
     def _retrying(self, tx: Callable[[Session], T]) -> T:
-        """Run ``tx`` in a write transaction, again (up to 3 times in all) on an IntegrityError."""
+        """Run ``tx`` in a write transaction, again (up to 3 times in all) on an IntegrityError, and again while
+        the connection to the database is lost (up to ``RECONNECT_S``); ``tx`` must be safe to re-run."""
         for attempt in range(3):
             try:
-                with self._write() as s:
-                    return tx(s)
+                return self._reconnecting(lambda: self._in_write(tx))
             except IntegrityError:
                 # Two writers created the same document at once (possible on PostgreSQL): retry, the
                 # next attempt finds the row.
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+    def _reading(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn`` in a read session, again while the connection to the database is lost."""
+
+        def once() -> T:
+            with self._read() as s:
+                return fn(s)
+
+        return self._reconnecting(once)
+
+    def _in_write(self, tx: Callable[[Session], T]) -> T:
+        with self._write() as s:
+            return tx(s)
+
+    def _reconnecting(self, fn: Callable[[], T]) -> T:
+        deadline = time.monotonic() + RECONNECT_S
+        delay = 0.2
+        while True:
+            try:
+                return fn()
+            except (OperationalError, DBAPIError) as exc:
+                # SQLite has no server to lose (its "locked" already waited busy_timeout): never retried here.
+                lost = exc.connection_invalidated or isinstance(exc, OperationalError)
+                if (
+                    self.engine.dialect.name == "sqlite"
+                    or not lost
+                    or isinstance(exc, IntegrityError)
+                    or time.monotonic() + delay > deadline
+                ):
+                    raise
+                self.engine.dispose()  # drop pooled connections to the old server
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
 
 def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:

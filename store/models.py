@@ -454,3 +454,23 @@ class WatchRow(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     added_by: Mapped[str] = mapped_column(String(64), default="")
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Fingerprint(Base):
+    """The SimHash of a document's current text (domain.fingerprint) and the earlier document it nearly duplicates.
+
+    A table of its own (not columns on ``documents``) so that ``create_all`` adds it to an existing database."""
+
+    __tablename__ = "document_fingerprints"
+
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True)
+    simhash: Mapped[str] = mapped_column(String(16))  # 64 bits as hex (portable: no unsigned 64-bit in SQL)
+    band0: Mapped[int] = mapped_column(Integer, index=True)
+    band1: Mapped[int] = mapped_column(Integer, index=True)
+    band2: Mapped[int] = mapped_column(Integer, index=True)
+    band3: Mapped[int] = mapped_column(Integer, index=True)
+    near_duplicate_of: Mapped[str | None] = mapped_column(
+        String(40), index=True
+    )  # the original's document id
+    distance: Mapped[int | None] = mapped_column(Integer)  # differing bits to the original
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -6,11 +6,50 @@ from __future__ import annotations
 from collections import defaultdict
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
 
 from store.documents import finding_contract_json
 from store.engine import Database, chunks, dialect_insert, unique
 from store.models import Document, DocumentVersion, FindingRow, OutboxEntry, Source, as_utc, utcnow
 from store.search.base import IndexDoc
+
+
+def queue_for_indexing(s: Session, dialect: str, doc_ids: list[str], error: str = "") -> None:
+    """Queue ``doc_ids`` inside the caller's write transaction ``s`` (see ``Outbox.outbox_add``)."""
+    ids = unique(doc_ids)
+    now = utcnow()
+    insert = dialect_insert(dialect)
+    for chunk in chunks(ids):
+        if insert is not None:  # one atomic statement; concurrent adders cannot collide
+            ins = insert(OutboxEntry).values(
+                [
+                    {"document_id": d, "queued_at": now, "attempts": 1 if error else 0, "last_error": error}
+                    for d in chunk
+                ]
+            )
+            if error:
+                stmt = ins.on_conflict_do_update(
+                    index_elements=[OutboxEntry.document_id],
+                    set_={"attempts": OutboxEntry.attempts + 1, "last_error": ins.excluded.last_error},
+                )
+            else:
+                stmt = ins.on_conflict_do_nothing(index_elements=[OutboxEntry.document_id])
+            s.execute(stmt)
+            continue
+        existing = {
+            e.document_id: e for e in s.scalars(select(OutboxEntry).where(OutboxEntry.document_id.in_(chunk)))
+        }
+        for doc_id in chunk:
+            entry = existing.get(doc_id)
+            if entry is None:
+                s.add(
+                    OutboxEntry(
+                        document_id=doc_id, queued_at=now, attempts=1 if error else 0, last_error=error
+                    )
+                )
+            elif error:
+                entry.attempts += 1
+                entry.last_error = error
 
 
 class Outbox(Database):
@@ -20,52 +59,8 @@ class Outbox(Database):
         ids = unique(doc_ids)
         if not ids:
             return
-        now = utcnow()
-        insert = dialect_insert(self.engine.dialect.name)
         with self._write() as s:
-            for chunk in chunks(ids):
-                if insert is not None:  # one atomic statement; concurrent adders cannot collide
-                    ins = insert(OutboxEntry).values(
-                        [
-                            {
-                                "document_id": d,
-                                "queued_at": now,
-                                "attempts": 1 if error else 0,
-                                "last_error": error,
-                            }
-                            for d in chunk
-                        ]
-                    )
-                    if error:
-                        stmt = ins.on_conflict_do_update(
-                            index_elements=[OutboxEntry.document_id],
-                            set_={
-                                "attempts": OutboxEntry.attempts + 1,
-                                "last_error": ins.excluded.last_error,
-                            },
-                        )
-                    else:
-                        stmt = ins.on_conflict_do_nothing(index_elements=[OutboxEntry.document_id])
-                    s.execute(stmt)
-                    continue
-                existing = {
-                    e.document_id: e
-                    for e in s.scalars(select(OutboxEntry).where(OutboxEntry.document_id.in_(chunk)))
-                }
-                for doc_id in chunk:
-                    entry = existing.get(doc_id)
-                    if entry is None:
-                        s.add(
-                            OutboxEntry(
-                                document_id=doc_id,
-                                queued_at=now,
-                                attempts=1 if error else 0,
-                                last_error=error,
-                            )
-                        )
-                    elif error:
-                        entry.attempts += 1
-                        entry.last_error = error
+            queue_for_indexing(s, self.engine.dialect.name, ids, error)
 
     def outbox_pending(self, limit: int = 1000, max_attempts: int | None = None) -> list[str]:
         """Oldest first. ``max_attempts``: leave out entries that already failed that many times."""

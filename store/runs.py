@@ -2,22 +2,56 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from store.engine import Database
 from store.models import CrawlRun, FetchError, utcnow
 from store.rows import iso, jsonable, row_fields
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, another user's
+        return True
+    return True
+
+
 class Runs(Database):
     def start_run(self, source_ids: list[str]) -> int:
+        """A new run in state ``running``, owned by this process (host and pid kept in its stats). Runs of this
+        host whose process is gone (killed: SIGKILL, OOM, power loss) are closed as ``interrupted`` first."""
+        self.close_interrupted_runs()
         with self._write() as s:
-            run = CrawlRun(source_ids=list(source_ids), status="running", started_at=utcnow(), stats={})
+            owner = {"owner": {"host": socket.gethostname(), "pid": os.getpid()}}
+            run = CrawlRun(source_ids=list(source_ids), status="running", started_at=utcnow(), stats=owner)
             s.add(run)
             s.flush()
             return run.id
+
+    def close_interrupted_runs(self) -> list[int]:
+        """Close as ``interrupted`` every ``running`` run started on this host by a process that no longer
+        exists. Runs of other hosts (distributed workers) are left alone: their liveness is not visible here."""
+        host = socket.gethostname()
+        closed: list[int] = []
+        with self._write() as s:
+            for run in s.scalars(select(CrawlRun).where(CrawlRun.status == "running")):
+                owner = (run.stats or {}).get("owner") or {}
+                pid = owner.get("pid")
+                if owner.get("host") != host or not isinstance(pid, int) or _alive(pid):
+                    continue
+                run.status = "interrupted"
+                run.finished_at = utcnow()
+                run.stats = {**(run.stats or {}), "interrupted": "进程已终止（被杀死或崩溃），运行未正常结束"}
+                closed.append(run.id)
+        return closed
 
     def finish_run(self, run_id: int, stats: dict, status: str = "finished") -> None:
         with self._write() as s:
@@ -32,19 +66,21 @@ class Runs(Database):
         """Record a page that could not be fetched/decoded/parsed. Within one run, the same URL and kind is
         recorded once (retries and re-deliveries are not double counted)."""
         kind = (kind or "unknown").strip() or "unknown"
-        with self._write() as s:
-            if run_id is not None:
-                dup = s.scalar(
-                    select(FetchError.id).where(
-                        FetchError.run_id == run_id, FetchError.url == url, FetchError.kind == kind
-                    )
+        self._retrying(lambda s: self._record_error_tx(s, run_id, source_id, url, kind, detail))
+
+    def _record_error_tx(
+        self, s: Session, run_id: int | None, source_id: str, url: str, kind: str, detail: str
+    ) -> None:
+        if run_id is not None:
+            dup = s.scalar(
+                select(FetchError.id).where(
+                    FetchError.run_id == run_id, FetchError.url == url, FetchError.kind == kind
                 )
-                if dup is not None:
-                    s.execute(
-                        update(FetchError).where(FetchError.id == dup).values(detail=detail, at=utcnow())
-                    )
-                    return
-            s.add(FetchError(run_id=run_id, source_id=source_id, url=url, kind=kind, detail=detail or ""))
+            )
+            if dup is not None:
+                s.execute(update(FetchError).where(FetchError.id == dup).values(detail=detail, at=utcnow()))
+                return
+        s.add(FetchError(run_id=run_id, source_id=source_id, url=url, kind=kind, detail=detail or ""))
 
     def list_errors(
         self, run_id: int | None = None, kind: str | None = None, limit: int = 1000

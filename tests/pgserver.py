@@ -42,11 +42,23 @@ class PostgresServer:
         self._run(
             _bin("initdb"), "-D", str(self.data), "-A", "trust", "-U", "yijian", "-E", "UTF8", "--no-sync"
         )
+        self._start()
+        return f"postgresql+psycopg://yijian@/postgres?host={self.sock}&port={self.port}"
+
+    def _start(self) -> None:
         opts = f"-p {self.port} -k {self.sock} -c listen_addresses='' -c fsync=off -c synchronous_commit=off"
         self._run(
             _bin("pg_ctl"), "-D", str(self.data), "-o", opts, "-w", "-l", str(self.dir / "log"), "start"
         )
-        return f"postgresql+psycopg://yijian@/postgres?host={self.sock}&port={self.port}"
+
+    def restart(self, down_s: float = 0.0) -> None:
+        """Stop the server the hard way (every connection dropped, like a crash or a failover) and start it
+        again after ``down_s`` seconds."""
+        import time
+
+        self._run(_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        time.sleep(down_s)
+        self._start()
 
     def stop(self) -> None:
         try:

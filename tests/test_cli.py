@@ -92,8 +92,8 @@ def test_analyze_file_lists_findings_with_legal_basis(tmp_path: Path) -> None:
 def test_binary_input_is_reported_not_crashed(tmp_path: Path) -> None:
     blob = tmp_path / "x.html"
     blob.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 20)
-    res = json.loads(yijian("analyze", str(blob), "--json", data_dir=tmp_path / "d").stdout)
-    assert res["status"] == "not_html"
+    proc = yijian("analyze", str(blob), "--json", data_dir=tmp_path / "d", check=False)
+    assert proc.returncode == 1 and json.loads(proc.stdout)["status"] == "not_html"
 
 
 def test_stats_on_empty_data_dir(tmp_path: Path) -> None:

@@ -453,7 +453,10 @@ def test_page_cap(crawl: dict[str, Any]) -> None:
     fetched = [i for i in items if i["error_kind"] is None]
     capped = [i for i in items if i["error_kind"] == "trap"]
     assert len(fetched) == 5 and len(web.hits("cap")) == 5 + 1  # + robots.txt
-    assert len(capped) == 15 - 4 and all("页面上限" in i["error_detail"] for i in capped)
+    # refusals are counted per guard, not stored per URL: one trap item, the rest in the run's stats
+    assert len(capped) == 1 and "页面上限" in capped[0]["error_detail"]
+    stats = crawl["stats"]["per_source"]["cap"]
+    assert stats["yijian/trap/refused/max_pages"] == 15 - 4
 
 
 def test_conditional_get_yields_304_items(crawl: dict[str, Any]) -> None:

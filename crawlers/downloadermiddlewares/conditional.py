@@ -8,7 +8,9 @@ the spider (``HTTPERROR_ALLOW_ALL``) and becomes a PageItem with status 304 and 
 ``meta["yijian_conditional"]``: only leaf pages (news and WeChat articles, pages at the source's maximum depth) are
 fetched conditionally. A 304 has no body, so on a hub page (home, list) it would hide every link below it and the
 recrawl would stop there; hubs are fetched in full and the pipeline recognises an identical body as unchanged.
-Robots, sitemaps, feeds and images are never conditional.
+Robots, sitemaps, feeds and images are never conditional, and neither are rendered (``render: js``) pages: given a
+304, Chromium aborts the navigation (``net::ERR_ABORTED``) and the page would be recorded as a render error; they are
+fetched in full and the pipeline recognises an identical text as unchanged.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ class ConditionalGetMiddleware:
     def process_request(self, request: Request) -> None:
         if request.method != "GET" or request.meta.get("dont_conditional"):
             return
-        if not request.meta.get("yijian_conditional"):
+        if not request.meta.get("yijian_conditional") or request.meta.get("playwright"):
             return
         if b"If-None-Match" in request.headers or b"If-Modified-Since" in request.headers:
             return
