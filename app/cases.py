@@ -206,7 +206,7 @@ def set_status(settings: Settings, case_id: int, status: str, *, actor: str | No
         current = repo.get_case(case_id)["status"]
         check_transition(current, status)
         try:
-            repo.set_status(case_id, current, status)
+            repo.set_status(case_id, current, status, actor or default_actor())
         except StaleStatus as exc:
             raise InvalidTransition(f"案件状态已被他人修改，请刷新后重试（{exc}）") from exc
         return repo.get_case(case_id)

@@ -1,7 +1,7 @@
 """Campaign statistics (专项整治量化统计): for a period of Beijing days, the flags and the confirmed violations by
-category, region, institution type and institution, the institutions involved, and the cases column that stays
-"暂无立案数据" until a cases table exists. Written as Excel (openpyxl, a sheet per breakdown, Chinese headers) and
-Markdown.
+category, region, institution type and institution, the institutions involved, and the cases opened and referred
+(an investigator's cases; auto-capture's holding cases are not counted). Written as Excel (openpyxl, a sheet per
+breakdown, Chinese headers) and Markdown.
 
 Counting unit: a *flag* is a distinct (document, category) pair found in any version of the document fetched in the
 period — a page re-fetched or changed within the period is counted once per category. A flag is *confirmed* when a
@@ -26,7 +26,6 @@ from store.db import Store
 from store.digests import FlagRows
 
 CONFIRMING = ("confirm", "escalate")
-NO_CASES = "暂无立案数据"
 INSTITUTION_TYPE_NAMES = {
     "public_hospital": "公立医院",
     "private_hospital": "民营医院",
@@ -101,21 +100,55 @@ def collect_flags(store: Store, start: date, end: date, region: str | None = Non
     return sorted(out, key=lambda f: (f["document_id"], f["category"]))
 
 
-def _row(flags: list[dict[str, Any]]) -> dict[str, Any]:
+def collect_cases(store: Store, start: date, end: date, region: str | None = None) -> list[dict[str, Any]]:
+    """One row per case opened or referred in the period, with its institution's region, type and name."""
+    t0, _ = beijing_day_bounds(start)
+    _, t1 = beijing_day_bounds(end)
+    repo = FlagRows(store)
+    institutions = repo.institutions()
+    out = []
+    for case in repo.cases_between(t0, t1):
+        inst = institutions.get(case["institution_id"]) or {}
+        case_region = inst.get("region") or ""
+        if region and not case_region.startswith(region):
+            continue
+        out.append(
+            {
+                **case,
+                "region": case_region or "未知地区",
+                "institution": inst.get("name") or case["institution_id"] or "未关联机构",
+                "institution_type": inst.get("type") or "",
+            }
+        )
+    return out
+
+
+def _row(flags: list[dict[str, Any]], cases: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "flags": len(flags),
         "confirmed": sum(1 for f in flags if f["confirmed"]),
         "documents": len({f["document_id"] for f in flags}),
         "institutions": len({f["institution_id"] for f in flags if f["institution_id"]}),
+        "cases_opened": sum(1 for c in cases if c["opened"]),
+        "cases_referred": sum(1 for c in cases if c["referred"]),
     }
 
 
-def _breakdown(flags: list[dict[str, Any]], key: Callable[[dict[str, Any]], str]) -> list[dict[str, Any]]:
+def _breakdown(
+    flags: list[dict[str, Any]],
+    cases: list[dict[str, Any]],
+    key: Callable[[dict[str, Any]], str],
+    case_keys: Callable[[dict[str, Any]], list[str]],
+) -> list[dict[str, Any]]:
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    case_groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for f in flags:
         groups[key(f)].append(f)
-    rows = [{"name": name, **_row(items)} for name, items in groups.items()]
-    return sorted(rows, key=lambda r: (-r["flags"], r["name"]))
+    for c in cases:
+        for name in dict.fromkeys(case_keys(c)):
+            case_groups[name].append(c)
+    rows = [{"name": name, **_row(groups[name], case_groups[name])} for name in {*groups, *case_groups}]
+    return sorted(rows, key=lambda r: (-r["flags"], -r["cases_opened"], r["name"]))
 
 
 def campaign_statistics(
@@ -131,19 +164,31 @@ def campaign_statistics(
         raise ValueError(f"结束日期 {end} 早于开始日期 {start}")
     names = category_names or {}
     flags = collect_flags(store, start, end, region)
+    cases = collect_cases(store, start, end, region)
+    totals = _row(flags, cases)
+
+    def type_name(x: dict[str, Any]) -> str:
+        return INSTITUTION_TYPE_NAMES.get(x["institution_type"], x["institution_type"])
+
     return {
         "from": start.isoformat(),
         "to": end.isoformat(),
         "region": region or "",
-        "totals": _row(flags),
-        "cases": {"opened": NO_CASES, "referred": NO_CASES},
-        "by_category": _breakdown(flags, lambda f: names.get(f["category"], f["category"])),
-        "by_region": _breakdown(flags, lambda f: f["region"]),
-        "by_institution_type": _breakdown(
-            flags, lambda f: INSTITUTION_TYPE_NAMES.get(f["institution_type"], f["institution_type"])
+        "totals": totals,
+        "cases": {"opened": totals["cases_opened"], "referred": totals["cases_referred"]},
+        "by_category": _breakdown(
+            flags,
+            cases,
+            lambda f: names.get(f["category"], f["category"]),
+            lambda c: [names.get(k, k) for k in c["categories"]] or ["未分类"],
         ),
-        "by_institution": _breakdown(flags, lambda f: f["institution"]),
-        "institutions_involved": sorted({f["institution"] for f in flags if f["institution_id"]}),
+        "by_region": _breakdown(flags, cases, lambda f: f["region"], lambda c: [c["region"]]),
+        "by_institution_type": _breakdown(flags, cases, type_name, lambda c: [type_name(c)]),
+        "by_institution": _breakdown(flags, cases, lambda f: f["institution"], lambda c: [c["institution"]]),
+        "institutions_involved": sorted(
+            {f["institution"] for f in flags if f["institution_id"]}
+            | {c["institution"] for c in cases if c["institution_id"]}
+        ),
     }
 
 
@@ -158,7 +203,14 @@ _FILL = PatternFill("solid", fgColor="1F3A5F")
 
 
 def _values(r: dict[str, Any]) -> list[Any]:
-    return [r["flags"], r["confirmed"], r["documents"], r["institutions"], NO_CASES, NO_CASES]
+    return [
+        r["flags"],
+        r["confirmed"],
+        r["documents"],
+        r["institutions"],
+        r["cases_opened"],
+        r["cases_referred"],
+    ]
 
 
 def _header(ws: Any, headers: list[str]) -> None:
@@ -188,7 +240,13 @@ def write_xlsx(stats: dict[str, Any], path: Path) -> None:
     ws.append([])
     ws.append(["口径说明", "发现问题数：期间内抓取到的网页版本中的 (网页, 违法类别) 去重计数。"])
     ws.append(["", "确认违法数：其中经审核人员“确认”或“升级”的发现。"])
-    ws.append(["", f"立案数、移送数：系统尚无立案登记数据，显示“{NO_CASES}”，不以 0 冒充。"])
+    ws.append(
+        [
+            "",
+            "立案数：期间内调查人员新建的案件数（自动取证生成的存证案件不计）；移送数：期间内状态变为“已移送”的案件数。",
+        ]
+    )
+    ws.append(["", "分类别统计时，一个案件按其登记的每个违法类别各计一次。"])
     ws.column_dimensions["A"].width = 22
     ws.column_dimensions["B"].width = 70
     for title, first, key in SHEETS:
@@ -233,6 +291,7 @@ def to_markdown(stats: dict[str, Any]) -> str:
     lines += [
         "",
         "口径：发现问题数为期间内网页版本中 (网页, 违法类别) 的去重计数；确认违法数为其中经审核“确认”或“升级”的发现；"
-        f"立案数、移送数在系统有立案登记数据前显示“{NO_CASES}”。",
+        "立案数为期间内调查人员新建的案件数（自动取证生成的存证案件不计）；移送数为期间内状态变为“已移送”的案件数；"
+        "分类别统计时，一个案件按其登记的每个违法类别各计一次。",
     ]
     return "\n".join(lines) + "\n"

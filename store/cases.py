@@ -18,6 +18,7 @@ from store.models import (
     CaseDocumentRow,
     CaseNoteRow,
     CaseRow,
+    CaseStatusChange,
     CustodyEntryRow,
     Document,
     DocumentVersion,
@@ -174,7 +175,7 @@ class CaseRepository:
             )
             return s.scalars(q.order_by(CaseRow.id).limit(1)).first()
 
-    def set_status(self, case_id: int, expected: str, new: str) -> None:
+    def set_status(self, case_id: int, expected: str, new: str, actor: str = "") -> None:
         with self.store._write() as s:
             row = s.get(CaseRow, case_id)
             if row is None:
@@ -183,6 +184,7 @@ class CaseRepository:
                 raise StaleStatus(f"case {case_id} is {row.status}, not {expected}")
             row.status = new
             row.updated_at = utcnow()
+            s.add(CaseStatusChange(case_id=case_id, from_status=expected, to_status=new, actor=actor))
 
     def update_case(self, case_id: int, **fields: Any) -> None:
         allowed = {"title", "assignee", "categories", "institution_id"}

@@ -8,12 +8,14 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from store.db import Store
 from store.models import (
     AlertItem,
+    CaseRow,
+    CaseStatusChange,
     CrawlRun,
     Delivery,
     DeliveryAttempt,
@@ -44,6 +46,35 @@ class FlagRows:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+
+    def cases_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Cases opened by hand in ``[start, end)`` (UTC) and cases referred (status changed to ``referred``) in
+        it, each once, with ``opened``/``referred`` flags, its institution id and categories. Holding cases that
+        auto-capture creates (origin ``auto``) are records of evidence, not cases opened by an investigator."""
+        with self.store._read() as s:
+            referred = set(
+                s.scalars(
+                    select(CaseStatusChange.case_id).where(
+                        CaseStatusChange.to_status == "referred",
+                        CaseStatusChange.at >= start,
+                        CaseStatusChange.at < end,
+                    )
+                )
+            )
+            q = select(CaseRow).where(
+                CaseRow.origin != "auto",
+                or_(CaseRow.id.in_(referred), (CaseRow.created_at >= start) & (CaseRow.created_at < end)),
+            )
+            return [
+                {
+                    "case_id": c.id,
+                    "institution_id": c.institution_id or "",
+                    "categories": list(c.categories or []),
+                    "opened": start <= c.created_at < end,  # UTCDateTime: aware UTC
+                    "referred": c.id in referred,
+                }
+                for c in s.scalars(q)
+            ]
 
     def versions_between(
         self, start: datetime, end: datetime, region: str | None = None

@@ -474,3 +474,16 @@ class Fingerprint(Base):
     )  # the original's document id
     distance: Mapped[int | None] = mapped_column(Integer)  # differing bits to the original
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+class CaseStatusChange(Base):
+    """One change of a case's status (open → investigating → referred → closed): who, when. The campaign
+    statistics count referrals by when they happened."""
+
+    __tablename__ = "case_status_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    from_status: Mapped[str] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16), index=True)
+    actor: Mapped[str] = mapped_column(String(128), default="")
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

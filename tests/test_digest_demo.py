@@ -189,14 +189,14 @@ def test_campaign_report_excel_totals_match_the_store(crawled, tmp_path: Path) -
     assert summary["确认违法数（条）"] == 1
     assert summary["涉及网页数（篇）"] == documents
     assert summary["涉及机构数（家）"] == institutions
-    assert summary["立案数（件）"] == "暂无立案数据"
+    assert summary["立案数（件）"] == 0  # the demo opens no case
     for sheet in ("按违法类别", "按地区", "按机构类型", "按机构"):
         rows = list(wb[sheet].iter_rows(values_only=True))
         assert rows[0][:3] == (rows[0][0], "发现问题数（条）", "确认违法数（条）")
         body, total = rows[1:-1], rows[-1]
         assert total[0] == "合计" and total[1] == flags and total[2] == 1
         assert sum(r[1] for r in body) == flags and sum(r[2] for r in body) == 1
-        assert all(r[5] == "暂无立案数据" for r in rows[1:])
+        assert all(r[5] == 0 and r[6] == 0 for r in rows[1:])
     # Per category, the flags are the documents with that category.
     cat_rows = list(wb["按违法类别"].iter_rows(min_row=2, values_only=True))[:-1]
     assert sorted(r[1] for r in cat_rows) == sorted(by_category.values())

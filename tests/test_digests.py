@@ -11,6 +11,7 @@ import hmac
 import math
 from email import policy
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -385,14 +386,55 @@ def test_campaign_statistics_count_flags_and_confirmed(settings, store: Store, t
     start, end = DAY - dt.timedelta(days=1), DAY
     stats = campaign_report(settings, start, end, out=tmp_path / "r.xlsx")
     # Flags: ad (2 categories over 2 versions), cell, 5 h2 + (1 + 2) s1 negatives = 11; confirmed: cell + cure rate.
-    assert stats["totals"] == {"flags": 11, "confirmed": 2, "documents": 10, "institutions": 3}
+    assert stats["totals"] == {
+        "flags": 11,
+        "confirmed": 2,
+        "documents": 10,
+        "institutions": 3,
+        "cases_opened": 0,
+        "cases_referred": 0,
+    }
     by_type = {r["name"]: r for r in stats["by_institution_type"]}
     assert by_type["民营医院"]["flags"] == 3 and by_type["民营医院"]["confirmed"] == 2
-    assert stats["cases"] == {"opened": "暂无立案数据", "referred": "暂无立案数据"}
+    assert stats["cases"] == {"opened": 0, "referred": 0}
     gx = campaign_report(settings, start, end, region="广西")
-    assert gx["totals"] == {"flags": 3, "confirmed": 0, "documents": 3, "institutions": 1}
+    assert gx["totals"] == {
+        "flags": 3,
+        "confirmed": 0,
+        "documents": 3,
+        "institutions": 1,
+        "cases_opened": 0,
+        "cases_referred": 0,
+    }
     md = tmp_path / "r.md"
     campaign_report(settings, start, end, out=md)
-    assert "| 合计 | 11 | 2 | 10 | 3 | 暂无立案数据 | 暂无立案数据 |" in md.read_text(encoding="utf-8")
+    assert "| 合计 | 11 | 2 | 10 | 3 | 0 | 0 |" in md.read_text(encoding="utf-8")
     with pytest.raises(ValueError):
         campaign_report(settings, end, start)
+
+
+def test_campaign_statistics_count_cases_opened_and_referred(settings, store: Store) -> None:
+    """立案数 = cases an investigator opened in the period (auto-capture's holding cases not counted); 移送数 =
+    cases whose status became referred in the period; by category, a case counts once for each category."""
+    from app.cases import create_case, set_status
+    from store.models import CaseRow
+
+    _populate(store)  # registers the institutions h1 (民营医院) and h2 (公立医院)
+    referred = create_case(settings, "华康医院干细胞广告", institution_id="h1",
+                           categories=["svc_unapproved_cell_gene_therapy", "ad_efficacy_guarantee"])  # fmt: skip
+    set_status(settings, referred, "investigating", actor="王五")
+    set_status(settings, referred, "referred", actor="王五")
+    create_case(settings, "第一人民医院 待查", institution_id="h2")
+    auto = create_case(settings, "自动取证存证", institution_id="h1")
+    with store._write() as s:
+        s.get(CaseRow, auto).origin = "auto"
+    today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    stats = campaign_report(settings, today, today)
+    assert stats["cases"] == {"opened": 2, "referred": 1}
+    by_type = {r["name"]: (r["cases_opened"], r["cases_referred"]) for r in stats["by_institution_type"]}
+    assert by_type == {"民营医院": (1, 1), "公立医院": (1, 0)}
+    by_cat = {r["name"]: (r["cases_opened"], r["cases_referred"]) for r in stats["by_category"]}
+    assert set(by_cat.values()) == {(1, 1), (1, 0)} and len(by_cat) == 3  # two categories + 未分类
+    assert stats["institutions_involved"] == ["江州华康医院", "江州市第一人民医院"]
+    # a period before the cases were opened counts none of them
+    assert campaign_report(settings, DAY, DAY)["cases"] == {"opened": 0, "referred": 0}
