@@ -421,7 +421,7 @@ class RuleEngine:
         service hit survives only where the page does not read as reporting, warning or explaining (the
         ``reported`` guard) unless it offers the service, and a cell-therapy hit only with a non-medical purpose
         or an offer (``no_purpose``), so what is left names the service as something to get."""
-        surviving = {h.label for h in self.hits(text)}
+        surviving = {h.label for h in self.hits(text) if h.label}
         out = surviving & STANDALONE_LABELS
         if out:
             # an effect, accuracy or safety promise made on the page of an unapproved service stands with it
@@ -539,8 +539,8 @@ class RuleEngine:
         if reporting:
             doc.reporting = doc.cue_text(reporting[0])
         else:
-            m = next((m for r in self._reporting_re if (m := r.search(norm))), None)
-            doc.reporting = m.group(0) if m else None
+            found = next((rm for r in self._reporting_re if (rm := r.search(norm))), None)
+            doc.reporting = found.group(0) if found else None
         doc.organisation = bool(doc.cues.get("organisation")) or any(r.search(norm) for r in self._org_re)
         doc.ad_factor = 1.0 if doc.marketing else (0.85 if doc.organisation else 0.7)
         inst = list(doc.cues.get("institution", []))

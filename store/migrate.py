@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from contextlib import nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -47,6 +47,7 @@ class SchemaMismatch(RuntimeError):
 def alembic_config(connection: Connection | None = None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("file_template", "%%(rev)s")  # the id already carries the slug
     cfg.attributes["connection"] = connection
     return cfg
 
@@ -68,11 +69,18 @@ def include_object(obj: Any, name: str | None, type_: str, reflected: bool, comp
     return not (type_ == "table" and reflected and compare_to is None)
 
 
-def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+def render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
     """Revisions spell our UTC type as its portable base type, so that they never import store.models."""
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
     return False
+
+
+def _raw_execute(conn: Connection, sql: str) -> None:
+    """On the DBAPI connection itself: outside any transaction SQLAlchemy would begin."""
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    dbapi.execute(sql)  # type: ignore[attr-defined]
 
 
 def current_revision(conn: Connection) -> str | None:
@@ -138,7 +146,7 @@ def ensure_schema(writer: Engine, lock: threading.Lock | None = None) -> tuple[s
         sqlite = conn.dialect.name == "sqlite"
         if sqlite:
             # Outside any transaction, or SQLite ignores it; the connection's own listener turned it on.
-            conn.connection.dbapi_connection.execute("PRAGMA foreign_keys = OFF")
+            _raw_execute(conn, "PRAGMA foreign_keys = OFF")
         try:
             with conn.begin():
                 if conn.dialect.name == "postgresql":
@@ -157,7 +165,7 @@ def ensure_schema(writer: Engine, lock: threading.Lock | None = None) -> tuple[s
                 after = current_revision(conn)
         finally:
             if sqlite:
-                conn.connection.dbapi_connection.execute("PRAGMA foreign_keys = ON")
+                _raw_execute(conn, "PRAGMA foreign_keys = ON")
     return before, after or head
 
 

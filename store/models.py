@@ -475,6 +475,7 @@ class Fingerprint(Base):
     distance: Mapped[int | None] = mapped_column(Integer)  # differing bits to the original
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+
 class CaseStatusChange(Base):
     """One change of a case's status (open → investigating → referred → closed): who, when. The campaign
     statistics count referrals by when they happened."""

@@ -217,7 +217,7 @@ class EmbeddedSearch:
             return self._search_sql(query)
         terms = analysis.query_terms(query.text)
         rows = found.rows
-        data = {}
+        data: dict[Any, Any] = {}
         for chunk_start in range(0, len(rows), 500):
             chunk = [rid for rid, _, _ in rows[chunk_start : chunk_start + 500]]
             marks = ",".join("?" * len(chunk))
