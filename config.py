@@ -26,6 +26,18 @@ from pydantic_settings import (
 )
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
+# Debian's Chromium, driven by Playwright for `render: js` sources, evidence captures and the console tests; never a
+# browser build of Playwright's own. The flags keep it off the network except for the page itself.
+CHROMIUM_EXECUTABLE = "/usr/bin/chromium"
+CHROMIUM_ARGS: tuple[str, ...] = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+)
 ENV_PREFIX = "YIJIAN_"
 # Settings whose values are never printed in full.
 SECRET_MARKERS = ("password", "api_key", "secret", "token", "webhook")

@@ -43,17 +43,9 @@ from urllib.parse import urlsplit
 
 from cases.safety import TargetRefused, check_target, is_internal, resolve
 from cases.sealing import sha256_bytes
+from config import CHROMIUM_ARGS, CHROMIUM_EXECUTABLE
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
+CHROMIUM = CHROMIUM_EXECUTABLE
 VIEWPORT = {"width": 1280, "height": 900}
 MAX_SCREENSHOT_HEIGHT = 16_000  # px: longer pages are cut (recorded in the steps)
 NETWORK_IDLE_WAIT_S = 10.0
@@ -200,7 +192,7 @@ class BrowserSession:
                         if browser is None or not browser.is_connected():
                             try:
                                 browser = pw.chromium.launch(
-                                    executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+                                    executable_path=CHROMIUM, args=list(CHROMIUM_ARGS), headless=True
                                 )
                             except Exception as exc:
                                 raise CaptureError(f"无法启动浏览器 {CHROMIUM}：{exc}") from exc
@@ -452,7 +444,7 @@ def _capture(
         "duration_s": round(time.perf_counter() - t0, 3),
         "clock": {**clock_source(), "server_date_header": server_date},
         "tools": {**tool_versions(), "browser": f"Chromium {browser_version}", "browser_path": CHROMIUM},
-        "browser_args": CHROMIUM_ARGS,
+        "browser_args": list(CHROMIUM_ARGS),
         "user_agent": user_agent,
         "viewport": VIEWPORT,
         "limits": {"timeout_s": limits.timeout_s, "max_bytes": limits.max_bytes},

@@ -3,6 +3,8 @@ values override them). Every knob the crawler components read is listed here wit
 
 from __future__ import annotations
 
+import config as _config  # lower-case: Scrapy's setmodule takes only upper-case names as settings
+
 BOT_NAME = "yijian"
 LOG_LEVEL = "WARNING"
 REMOTE_CONTROL_ENABLED = False
@@ -78,17 +80,9 @@ YIJIAN_RENDER_WAIT_UNTIL = "networkidle"  # or "load"
 YIJIAN_RENDER_TIMEOUT = 15.0  # seconds for navigation + wait
 PLAYWRIGHT_BROWSER_TYPE = "chromium"
 PLAYWRIGHT_LAUNCH_OPTIONS = {
-    "executable_path": "/usr/bin/chromium",
+    "executable_path": _config.CHROMIUM_EXECUTABLE,
     "headless": True,
-    "args": [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-quic",
-    ],
+    "args": list(_config.CHROMIUM_ARGS),
 }
 PLAYWRIGHT_MAX_CONTEXTS = 1
 PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
