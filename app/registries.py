@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from app.context import AppContext
 from classifiers.institutions import SERVICES, InstitutionRegistry
 from config import PACKAGE_ROOT, Settings
-from domain.institutions import INSTITUTION_TYPES, PARENT_SUBJECT
+from domain.institutions import FIRST_LEVEL_SUBJECTS, INSTITUTION_TYPES, PARENT_SUBJECT
 from domain.sources import SourceConfig, SourceError, load_sources
 from store.db import Store
 from store.registry_overrides import RegistryOverrides
@@ -30,7 +30,13 @@ from store.registry_overrides import RegistryOverrides
 DEMO_SOURCES = PACKAGE_ROOT / "demo" / "sources.yaml"
 DEMO_INSTITUTIONS = PACKAGE_ROOT / "demo" / "institutions.yaml"
 
-__all__ = ["RegistryError", "SourceError", "load_source_registry", "load_institution_registry"]
+__all__ = [
+    "INSTITUTION_TYPES",
+    "RegistryError",
+    "SourceError",
+    "load_institution_registry",
+    "load_source_registry",
+]
 
 FIELD_NAMES = {
     "id": "ID", "name": "名称", "type": "类型", "start_urls": "起始地址", "allowed_domains": "允许的域名",
@@ -39,7 +45,12 @@ FIELD_NAMES = {
 }  # fmt: skip
 CRON_HELP = "抓取计划须为 5 段 cron 表达式（分 时 日 月 周），例如 0 */6 * * *；留空表示不定时抓取"
 KNOWN_SUBJECTS = frozenset(
-    {*PARENT_SUBJECT, *PARENT_SUBJECT.values(), *(s for svc in SERVICES for s in svc.subjects)}
+    {
+        *FIRST_LEVEL_SUBJECTS,
+        *PARENT_SUBJECT,
+        *PARENT_SUBJECT.values(),
+        *(s for svc in SERVICES for s in svc.subjects),
+    }
 )
 
 
@@ -233,9 +244,10 @@ def institution_admin_rows(ctx: AppContext) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: r["name"])
 
 
-def _subjects(value: Any) -> list[str]:
+def _subjects(value: Any, registered: frozenset[str] = frozenset()) -> list[str]:
+    """Licensed subjects from a form: names of the catalogue (or already used in the registry), deduplicated."""
     subjects = _lines(value)
-    unknown = [s for s in subjects if s not in KNOWN_SUBJECTS]
+    unknown = [s for s in subjects if s not in KNOWN_SUBJECTS and s not in registered]
     if unknown:
         raise RegistryError(
             f"未知诊疗科目：{'、'.join(unknown)}（应为《医疗机构诊疗科目名录》中的科目，如 内科、外科、美容外科）"
@@ -243,10 +255,12 @@ def _subjects(value: Any) -> list[str]:
     return list(dict.fromkeys(subjects))
 
 
-def _institution_fields(form: dict[str, Any]) -> dict[str, Any]:
+def _institution_fields(ctx: AppContext, form: dict[str, Any]) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     if "licensed_subjects" in form:
-        fields["licensed_subjects"] = _subjects(form["licensed_subjects"])
+        registry = load_institution_registry(ctx.settings, store=ctx.store)
+        registered = frozenset(s for i in registry.institutions for s in i.licensed_subjects)
+        fields["licensed_subjects"] = _subjects(form["licensed_subjects"], registered)
     if "licence_no" in form:
         fields["licence_no"] = str(form["licence_no"] or "").strip()
     if "region" in form:
@@ -283,7 +297,7 @@ def add_institution(ctx: AppContext, form: dict[str, Any], actor: str) -> None:
     if load_institution_registry(ctx.settings, store=ctx.store).get(iid) is not None:
         raise RegistryError(f"机构 ID {iid} 已存在")
     fields = {"name": name, "aliases": _lines(form.get("aliases")), "domains": _lines(form.get("domains")),
-              **_institution_fields({"type": form.get("type") or "", **{k: form.get(k) or "" for k in
+              **_institution_fields(ctx, {"type": form.get("type") or "", **{k: form.get(k) or "" for k in
                                      ("licensed_subjects", "licence_no", "region")}})}  # fmt: skip
     _save_institution(ctx, iid, fields, True, actor)
 
@@ -292,7 +306,7 @@ def update_institution(ctx: AppContext, institution_id: str, form: dict[str, Any
     """Change an institution's licensed subjects (诊疗科目), licence number, region or type."""
     if load_institution_registry(ctx.settings, store=ctx.store).get(institution_id) is None:
         raise RegistryError(f"没有机构 {institution_id}")
-    fields = _institution_fields(form)
+    fields = _institution_fields(ctx, form)
     if not fields:
         raise RegistryError("没有要修改的内容")
     _save_institution(ctx, institution_id, fields, False, actor)
