@@ -9,7 +9,8 @@ Jobs, persisted in the system-of-record database (SQLAlchemyJobStore, table ``ap
 * ``deliveries:retry`` — re-sends what a channel refused, flushes rate-limited alerts (every 15 minutes);
 * ``cleanup:daily`` — retention of job history, delivery attempts and digest archives (``cleanup_cron``).
 
-The jobs are synchronised with sources.yaml at start and whenever the file changes while the service runs: jobs of
+Sources paused in the console get no job. The jobs are synchronised with sources.yaml (and the console's edits
+of it, app/registries.py) at start and whenever either changes while the service runs: jobs of
 groups that disappeared are removed, new ones added, changed ones replaced — the job history is a table of its own,
 keyed by job id, so it survives all of that.
 """
@@ -17,7 +18,6 @@ keyed by job id, so it survives all of that.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import signal
 import threading
@@ -35,7 +35,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from app import schedule as jobs
-from app.registries import load_source_registry
+from app.registries import load_source_registry, registry_fingerprint
 from config import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def configure(scheduler: BaseScheduler, settings: Settings, sources_file: Path |
     data_dir = str(settings.data_dir.resolve())
     groups: dict[str, list[str]] = defaultdict(list)
     for source in load_source_registry(settings, sources_file):
-        if source.schedule:
+        if source.schedule and source.enabled:  # a source paused in the console gets no scheduled crawl
             groups[source.schedule].append(source.id)
     job_ids = []
     for cron, ids in sorted(groups.items()):
@@ -187,11 +187,8 @@ def paused(settings: Settings) -> Iterator[BaseScheduler]:
 
 
 def _fingerprint(settings: Settings, sources_file: Path | None) -> str:
-    path = sources_file or settings.resolve_sources_file()
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return ""
+    """Changes with sources.yaml and with the console's edits of sources (pause, schedule, added sources)."""
+    return registry_fingerprint(settings, sources_file)
 
 
 @contextlib.contextmanager

@@ -10,11 +10,17 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from app.cases import auto_capture_after_run
-from app.registries import DEMO_INSTITUTIONS, DEMO_SOURCES, sync_registries
+from app.registries import (
+    DEMO_INSTITUTIONS,
+    DEMO_SOURCES,
+    active_sources,
+    load_source_registry,
+    sync_registries,
+)
 from config import Settings
 from crawlers.runner import run_crawl
 from demo.server import DemoWeb, find_free_port
-from domain.sources import SourceConfig, load_sources
+from domain.sources import SourceConfig
 from store.db import Store
 from store.indexer import Indexer
 from store.search.factory import get_search
@@ -116,7 +122,8 @@ def crawl_demo(settings: Settings, port: int, *, progress: Progress | None = Non
     if settings.institutions_file is None:
         settings.institutions_file = DEMO_INSTITUTIONS
     settings.snapshot_allow_private = True  # the demo web is on 127.0.0.x; evidence of it is captured there
-    sources = load_sources(DEMO_SOURCES, {"demo_port": str(port)})
+    # the console's edits apply to the demo registry too; a paused demo source is skipped like by `crawl --all`
+    sources = active_sources(load_source_registry(settings, DEMO_SOURCES, {"demo_port": str(port)}))
     summary = crawl_sources(settings, sources, progress=progress)
     summary["demo_port"] = port
     return summary

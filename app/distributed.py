@@ -24,10 +24,16 @@ from typing import Any
 import redis
 
 from app.crawl import Progress, after_run, summarize_run
-from app.registries import DEMO_INSTITUTIONS, DEMO_SOURCES, sync_registries
+from app.registries import (
+    DEMO_INSTITUTIONS,
+    DEMO_SOURCES,
+    active_sources,
+    load_source_registry,
+    sync_registries,
+)
 from config import Settings
 from crawlers.runner import CrawlError, run_crawl
-from domain.sources import SourceConfig, load_sources
+from domain.sources import SourceConfig
 from store.db import Store
 
 
@@ -173,7 +179,7 @@ def crawl_demo_distributed(
     """The demo crawl (every demo source of the demo web on ``port``) done by ``workers`` distributed workers."""
     if settings.institutions_file is None:
         settings.institutions_file = DEMO_INSTITUTIONS
-    sources = load_sources(DEMO_SOURCES, {"demo_port": str(port)})
+    sources = active_sources(load_source_registry(settings, DEMO_SOURCES, {"demo_port": str(port)}))
     summary = crawl_distributed(settings, sources, redis_url=redis_url, workers=workers, progress=progress)
     summary["demo_port"] = port
     return summary

@@ -32,6 +32,7 @@ import yaml
 from classifiers.rules import default_engine
 from domain import Finding
 from domain.institutions import INSTITUTION_TYPES, PARENT_SUBJECT, Institution
+from domain.overrides import apply_overrides
 from domain.text import tokenizer
 
 
@@ -166,8 +167,9 @@ class InstitutionRegistry:
         self._name_re = re.compile(alternation) if alternation else None
 
     @classmethod
-    def load(cls, path: Path) -> InstitutionRegistry:
-        """Read ``institutions.yaml``; a malformed entry is a ValueError naming the entry and the problem."""
+    def load(cls, path: Path, overrides: list[dict[str, Any]] | None = None) -> InstitutionRegistry:
+        """Read ``institutions.yaml`` with the console's ``overrides`` applied
+        (:func:`domain.overrides.apply_overrides`); a malformed entry is a ValueError naming it and the problem."""
         path = Path(path)
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -176,12 +178,17 @@ class InstitutionRegistry:
         entries = data.get("institutions") if isinstance(data, dict) else None
         if not isinstance(entries, list):
             raise ValueError(f"{path}: 缺少 institutions 列表")
+        return cls.from_entries(apply_overrides(entries, overrides or []), path.name)
+
+    @classmethod
+    def from_entries(cls, entries: list[Any], origin: str = "机构登记") -> InstitutionRegistry:
+        """Validate registry entries (dicts as in ``institutions.yaml``); ValueError naming the bad entry."""
         out: list[Institution] = []
         seen: set[str] = set()
         for n, entry in enumerate(entries, 1):
-            inst = _parse(entry, f"{path.name} 第{n}项")
+            inst = _parse(entry, f"{origin} 第{n}项")
             if inst.id in seen:
-                raise ValueError(f"{path.name} 第{n}项: 机构 id 重复: {inst.id}")
+                raise ValueError(f"{origin} 第{n}项: 机构 id 重复: {inst.id}")
             seen.add(inst.id)
             out.append(inst)
         return cls(out)

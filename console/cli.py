@@ -67,13 +67,15 @@ def crawl(
 ) -> None:
     """抓取来源：分析、入库、建立索引（--distributed：多进程/多主机共享 Redis 队列）。"""
     from app.crawl import crawl_sources
-    from app.registries import load_source_registry, select_sources
+    from app.registries import active_sources, load_source_registry, select_sources
 
     settings = _settings(data_dir)
     sources = load_source_registry(settings, sources_file)
     if not all_sources and not source_ids:
         raise click.UsageError("请指定 --source ID 或 --all")
-    if source_ids:
+    if not source_ids:  # --all: every source not paused in the console; --source ID crawls a paused one too
+        sources = active_sources(sources)
+    else:
         try:
             sources = select_sources(sources, source_ids)
         except KeyError as exc:

@@ -9,6 +9,46 @@ from typing import Any
 INSTITUTION_TYPES = ("public_hospital", "private_hospital", "clinic", "medical_beauty", "beauty_salon")
 NON_MEDICAL_TYPES = frozenset({"beauty_salon"})
 
+# first-level subjects of the 《医疗机构诊疗科目名录》 (卫医发〔1994〕27号, with later additions)
+FIRST_LEVEL_SUBJECTS: tuple[str, ...] = tuple(
+    [
+        "预防保健科",
+        "全科医疗科",
+        "内科",
+        "外科",
+        "妇产科",
+        "妇女保健科",
+        "儿科",
+        "小儿外科",
+        "儿童保健科",
+        "眼科",
+        "耳鼻咽喉科",
+        "口腔科",
+        "皮肤科",
+        "医疗美容科",
+        "精神科",
+        "传染科",
+        "结核病科",
+        "地方病科",
+        "肿瘤科",
+        "急诊医学科",
+        "康复医学科",
+        "运动医学科",
+        "职业病科",
+        "临终关怀科",
+        "特种医学与军事医学科",
+        "麻醉科",
+        "疼痛科",
+        "重症医学科",
+        "医学检验科",
+        "病理科",
+        "医学影像科",
+        "中医科",
+        "民族医学科",
+        "中西医结合科",
+    ]
+)
+
 # second-level subject → first-level subject (《医疗机构诊疗科目名录》)
 PARENT_SUBJECT: dict[str, str] = {
     **dict.fromkeys(["美容外科", "美容牙科", "美容皮肤科", "美容中医科"], "医疗美容科"),

@@ -12,6 +12,7 @@ Sources are declared in YAML (see ``demo/sources.yaml``)::
         max_pages: 200
         render: static                  # static | js
         schedule: "0 */6 * * *"
+        enabled: true                   # false: paused (skipped by `crawl --all`, the scheduler and the demo)
 
 ``{name}`` placeholders in strings are substituted from ``variables`` (e.g. ``demo_port``). Invalid entries
 raise :class:`SourceError` naming the source id and the field.
@@ -26,6 +27,8 @@ from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from domain.overrides import apply_overrides
 
 SourceType = Literal["site", "wechat", "news"]
 RenderMode = Literal["static", "js"]
@@ -73,6 +76,7 @@ class SourceConfig(BaseModel):
     exclude: list[str] = Field(default_factory=list)
     render: RenderMode = "static"
     schedule: str | None = "0 */6 * * *"
+    enabled: bool = True  # a paused source is skipped by `crawl --all` and the scheduler
     institution: str | None = None
     region: str = ""
     delay: float = Field(default=0.0, ge=0.0)
@@ -178,8 +182,11 @@ def parse_sources(
     return out
 
 
-def load_sources(path: Path, variables: dict[str, str] | None = None) -> list[SourceConfig]:
-    """Load and validate the source registry at ``path``; raises :class:`SourceError`."""
+def load_sources(
+    path: Path, variables: dict[str, str] | None = None, overrides: list[dict[str, Any]] | None = None
+) -> list[SourceConfig]:
+    """Load and validate the source registry at ``path`` with the console's ``overrides`` applied
+    (:func:`domain.overrides.apply_overrides`); raises :class:`SourceError`."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -187,4 +194,6 @@ def load_sources(path: Path, variables: dict[str, str] | None = None) -> list[So
         raise SourceError(f"{path}: 无法读取信息源文件: {exc}") from exc
     except yaml.YAMLError as exc:
         raise SourceError(f"{path}: YAML 格式错误: {exc}") from exc
+    if overrides and isinstance(data, dict) and isinstance(data.get("sources"), list):
+        data = {**data, "sources": apply_overrides(data["sources"], overrides)}
     return parse_sources(data, variables, origin=str(path))

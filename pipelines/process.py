@@ -29,6 +29,7 @@ from pipelines.extract import extract_html
 from pipelines.ocr import ocr_image
 from store.db import Store
 from store.indexer import Indexer
+from store.registry_overrides import RegistryOverrides
 from store.search.factory import get_search
 
 log = logging.getLogger(__name__)
@@ -162,7 +163,9 @@ class Processor:
         cls, settings: Settings, *, sources: list[SourceConfig] | None = None, index: bool = True
     ) -> Processor:
         store = Store.from_settings(settings)
-        registry = InstitutionRegistry.load(settings.resolve_institutions_file())
+        registry = InstitutionRegistry.load(
+            settings.resolve_institutions_file(), RegistryOverrides(store).list("institution")
+        )
         indexer = Indexer(store, get_search(settings)) if index else None
         meta: dict[str, tuple[str | None, str | None]] = {
             s.id: (s.institution, s.region or None) for s in sources or []

@@ -488,3 +488,22 @@ class CaseStatusChange(Base):
     to_status: Mapped[str] = mapped_column(String(16), index=True)
     actor: Mapped[str] = mapped_column(String(128), default="")
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Console edits of the registries, applied on top of the operator's YAML files (app/registries.py).
+# ---------------------------------------------------------------------------------------------------
+
+
+class RegistryOverrideRow(Base):
+    """An admin's change to a source or institution of the YAML registries (``fields`` replace the YAML entry's
+    keys), or a whole entry added from the console (``added``). One row per (kind, entity id)."""
+
+    __tablename__ = "registry_overrides"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # source | institution
+    entity_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    added: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_by: Mapped[str] = mapped_column(String(64), default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -688,3 +688,110 @@ def test_capture_failures_are_shown_not_raised(console_data: ConsoleData, eviden
     admin = login(app, console_data.user("admin"), console_data.password)
     assert admin.get(job, headers=HTML).status_code == 200  # an admin may follow anyone's job
     assert c.get("/capture-jobs/nosuchjob", headers=HTML).status_code == 404
+
+
+# -------------------------------------------------------------------------------------- admin: registries
+def _admin_post(c: TestClient, path: str, **data: str) -> object:
+    return c.post(path, data={"csrf_token": token(c), **data}, headers=HTML, follow_redirects=False)
+
+
+def test_admin_edits_sources_over_the_yaml_registry(
+    clients: dict[str, TestClient], console_data: ConsoleData
+) -> None:
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from app.registries import active_sources, load_source_registry
+    from scheduler import configure
+
+    admin, settings = clients["admin"], console_data.settings
+    new = {"action": "add", "id": "t-added-site", "name": "新增<b>来源</b>", "type": "site",
+           "start_urls": "http://127.0.0.77/index.html", "allowed_domains": "", "depth": "2", "max_pages": "50",
+           "render": "js", "schedule": "0 2 * * *", "institution": "private-hospital", "region": "广东省江州市"}  # fmt: skip
+    for role in ("staff", "analyst", "investigator"):  # refused before anything is stored
+        assert _admin_post(clients[role], "/admin/sources", **new).status_code == 403
+        assert (
+            _admin_post(clients[role], "/admin/sources", action="pause", id="public-hospital").status_code
+            == 403
+        )
+    assert "t-added-site" not in {s.id for s in load_source_registry(settings)}
+    bad = _admin_post(admin, "/admin/sources", **{**new, "schedule": "每天两点"})
+    assert bad.status_code == 400 and "抓取计划" in bad.text and "cron" in bad.text
+    assert "t-added-site" not in {s.id for s in load_source_registry(settings)}
+    assert _admin_post(admin, "/admin/sources", **new).status_code == 303
+    assert _admin_post(admin, "/admin/sources", **new).status_code == 400  # the id exists now
+    assert _admin_post(admin, "/admin/sources", action="pause", id="public-hospital").status_code == 303
+    r = _admin_post(
+        admin, "/admin/sources", action="update", id="news-local", schedule="61 * * * *", render="js"
+    )
+    assert r.status_code == 400 and "抓取计划" in r.text
+    r = _admin_post(
+        admin, "/admin/sources", action="update", id="news-local", schedule="0 8 * * 1", render="js"
+    )
+    assert r.status_code == 303
+    try:
+        sources = {s.id: s for s in load_source_registry(settings)}  # what the crawl and the scheduler read
+        added = sources["t-added-site"]
+        assert (added.render, added.schedule, added.depth, added.max_pages) == ("js", "0 2 * * *", 2, 50)
+        assert added.allowed_domains == ["127.0.0.77"] and added.institution == "private-hospital"
+        assert sources["public-hospital"].enabled is False and sources["private-hospital"].enabled is True
+        assert (sources["news-local"].schedule, sources["news-local"].render) == ("0 8 * * 1", "js")
+        assert "public-hospital" not in {s.id for s in active_sources(list(sources.values()))}
+        sched = BackgroundScheduler(timezone="Asia/Shanghai")  # in memory: only what configure() adds
+        sched.start(paused=True)
+        try:
+            configure(sched, settings)
+            crawl_args = [j.args[1] for j in sched.get_jobs() if j.id.startswith("crawl:")]
+            scheduled = {sid for ids in crawl_args for sid in ids}
+            assert "t-added-site" in scheduled and "public-hospital" not in scheduled
+            assert sched.get_job("crawl:0_8_*_*_1").args[1] == ["news-local"]
+        finally:
+            sched.shutdown(wait=False)
+        page = admin.get("/admin/sources", headers=HTML).text
+        assert "新增&lt;b&gt;来源&lt;/b&gt;" in page and "新增<b>" not in page  # user text escaped
+        row = lxml.html.fromstring(page).xpath('//tr[@data-source="public-hospital"]')[0].text_content()
+        assert "已暂停" in row and "恢复" in row
+        entries = admin.get("/api/audit").json()
+        rows = entries["entries"] if isinstance(entries, dict) else entries
+        actions = {(e["action"], e["target"]) for e in rows}
+        assert {("source_add", "t-added-site"), ("source_update", "public-hospital"),
+                ("source_update", "news-local")} <= actions  # fmt: skip
+    finally:
+        assert _admin_post(admin, "/admin/sources", action="resume", id="public-hospital").status_code == 303
+    assert {s.id: s for s in load_source_registry(settings)}["public-hospital"].enabled is True
+
+
+def test_admin_edits_licensed_scope_and_the_scope_check_follows(
+    clients: dict[str, TestClient], console_data: ConsoleData
+) -> None:
+    from app.registries import load_institution_registry
+    from classifiers.institutions import scope_findings
+
+    admin, settings = clients["admin"], console_data.settings
+    page_text = "本诊所开展双眼皮手术、隆鼻，术后无忧。"
+    new = {"action": "add", "id": "t-clinic", "name": "江州测试诊所", "type": "clinic", "region": "广东省江州市",
+           "licence_no": "PDY-TEST-001", "licensed_subjects": "内科、外科", "aliases": "", "domains": "t.example"}  # fmt: skip
+    assert _admin_post(clients["analyst"], "/admin/institutions", **new).status_code == 403
+    assert _admin_post(clients["staff"], "/admin/institutions", action="update", id="private-hospital",
+                       licensed_subjects="内科").status_code == 403  # fmt: skip
+    r = _admin_post(admin, "/admin/institutions", **{**new, "licensed_subjects": "内科、火星科"})
+    assert r.status_code == 400 and "未知诊疗科目" in r.text and "火星科" in r.text
+    assert _admin_post(admin, "/admin/institutions", **new).status_code == 303
+    inst = load_institution_registry(settings).get("t-clinic")
+    assert inst is not None and inst.licensed_subjects == ("内科", "外科")
+    before = [f.category for f in scope_findings(inst, page_text)]
+    assert "svc_out_of_scope_practice" in before  # 美容外科 is not covered by 外科
+    r = _admin_post(admin, "/admin/institutions", action="update", id="t-clinic", type="clinic",
+                    region="广东省江州市", licence_no="PDY-TEST-001", licensed_subjects="内科 外科 美容外科")  # fmt: skip
+    assert r.status_code == 303
+    inst = load_institution_registry(settings).get("t-clinic")
+    assert inst is not None and "美容外科" in inst.licensed_subjects
+    assert [f.category for f in scope_findings(inst, page_text)] == []
+    r = _admin_post(admin, "/admin/institutions", action="update", id="t-clinic", type="spa")
+    assert r.status_code == 400 and "机构类型" in r.text
+    page = admin.get("/admin/institutions", headers=HTML).text
+    row = lxml.html.fromstring(page).xpath('//tr[@data-institution="t-clinic"]')[0]
+    assert "美容外科" in row.xpath(".//input[@name='licensed_subjects']/@value")[0]
+    entries = admin.get("/api/audit").json()
+    rows = entries["entries"] if isinstance(entries, dict) else entries
+    actions = [(e["action"], e["target"]) for e in rows]
+    assert ("institution_add", "t-clinic") in actions and ("institution_update", "t-clinic") in actions

@@ -106,3 +106,24 @@ def test_demo_registry_loads_when_present() -> None:
     sources = load_sources(path, {"demo_port": "8765"})
     assert sources and len({s.id for s in sources}) == len(sources)
     assert all("{" not in u for s in sources for u in [*s.start_urls, *s.feeds, *s.sitemaps])
+
+
+def test_console_overrides_apply_over_the_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "sources.yaml"
+    path.write_text(
+        "sources:\n"
+        "  - {id: a, start_urls: ['http://a.example/'], schedule: '0 1 * * *'}\n"
+        "  - {id: b, start_urls: ['http://b.example/'], enabled: false}\n",
+        encoding="utf-8",
+    )
+    overrides = [
+        {"id": "a", "fields": {"render": "js", "enabled": False}, "added": False},
+        {"id": "gone", "fields": {"render": "js"}, "added": False},  # removed from the YAML: dropped
+        {"id": "c", "fields": {"start_urls": ["http://c.example/"], "schedule": None}, "added": True},
+    ]
+    sources = {s.id: s for s in load_sources(path, {}, overrides)}
+    assert list(sources) == ["a", "b", "c"]
+    assert (sources["a"].render, sources["a"].enabled, sources["a"].schedule) == ("js", False, "0 1 * * *")
+    assert sources["b"].enabled is False and sources["c"].schedule is None
+    with pytest.raises(SourceError, match="schedule"):
+        load_sources(path, {}, [{"id": "a", "fields": {"schedule": "not cron"}, "added": False}])

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from app import audit, catalog, explore, risk, trends
+from app import audit, catalog, explore, registries, risk, trends
 from app import triage as triage_uc
 from app import users as users_uc
 from app.documents import document_view
@@ -339,11 +339,84 @@ async def admin_users_change(request: Request, user: dict = ADMIN) -> Response:
     return RedirectResponse("/admin/users", status_code=303)
 
 
+SOURCE_ACTIONS = {"pause": {"enabled": False}, "resume": {"enabled": True}}
+
+
+def _admin_sources_page(request: Request, error: str | None = None, form: dict[str, Any] | None = None,
+                        status: int = 200) -> Response:  # fmt: skip
+    ctx = ctx_of(request)
+    try:
+        rows, load_error = registries.source_admin_rows(ctx), None
+    except (registries.SourceError, ValueError) as exc:  # a broken sources.yaml is shown, not raised
+        rows, load_error = [], str(exc)
+    return page(request, "admin_sources.html", {
+        "sources": rows, "error": error, "load_error": load_error, "form": form or {},
+        "institutions": catalog.institutions(ctx)}, status=status)  # fmt: skip
+
+
 @router.get("/admin/sources")
 def admin_sources(request: Request, user: dict = ADMIN) -> Response:
-    return page(request, "admin_sources.html", {"sources": catalog.sources(ctx_of(request))})
+    return _admin_sources_page(request)
+
+
+@router.post("/admin/sources", dependencies=[CSRF])
+async def admin_sources_change(request: Request, user: dict = ADMIN) -> Response:
+    form = {k: str(v) for k, v in (await request.form()).items() if k != "csrf_token"}
+    ctx = ctx_of(request)
+    action, sid = form.get("action", ""), form.get("id", "").strip()
+    try:
+        if action == "add":
+            source = registries.add_source(ctx, form, user["name"])
+            audit_action, detail = "source_add", source.model_dump(mode="json", exclude={"id"})
+        elif action in SOURCE_ACTIONS:
+            registries.update_source(ctx, sid, SOURCE_ACTIONS[action], user["name"])
+            audit_action, detail = "source_update", {"action": action}
+        elif action == "update":
+            changes = {k: form[k] for k in ("schedule", "render") if k in form}
+            registries.update_source(ctx, sid, changes, user["name"])
+            audit_action, detail = "source_update", {"action": action, **changes}
+        else:
+            raise registries.RegistryError("未知操作")
+    except registries.RegistryError as exc:
+        return _admin_sources_page(request, str(exc), form if action == "add" else None, status=400)
+    audit.record(ctx, user["name"], audit_action, sid, detail, client_ip(request))
+    return RedirectResponse("/admin/sources", status_code=303)
+
+
+def _admin_institutions_page(request: Request, error: str | None = None, form: dict[str, Any] | None = None,
+                             status: int = 200) -> Response:  # fmt: skip
+    try:
+        rows, load_error = registries.institution_admin_rows(ctx_of(request)), None
+    except ValueError as exc:
+        rows, load_error = [], str(exc)
+    return page(request, "admin_institutions.html", {
+        "institutions": rows, "error": error, "load_error": load_error, "form": form or {},
+        "types": registries.INSTITUTION_TYPES}, status=status)  # fmt: skip
 
 
 @router.get("/admin/institutions")
 def admin_institutions(request: Request, user: dict = ADMIN) -> Response:
-    return page(request, "admin_institutions.html", {"institutions": catalog.institutions(ctx_of(request))})
+    return _admin_institutions_page(request)
+
+
+@router.post("/admin/institutions", dependencies=[CSRF])
+async def admin_institutions_change(request: Request, user: dict = ADMIN) -> Response:
+    form = {k: str(v) for k, v in (await request.form()).items() if k != "csrf_token"}
+    ctx = ctx_of(request)
+    action, iid = form.pop("action", ""), form.get("id", "").strip()
+    try:
+        if action == "add":
+            registries.add_institution(ctx, form, user["name"])
+            audit_action = "institution_add"
+        elif action == "update":
+            form.pop("id", None)
+            registries.update_institution(ctx, iid, form, user["name"])
+            audit_action = "institution_update"
+        else:
+            raise registries.RegistryError("未知操作")
+    except registries.RegistryError as exc:
+        return _admin_institutions_page(request, str(exc), {"id": iid, **form} if action == "add" else None,
+                                        status=400)  # fmt: skip
+    audit.record(ctx, user["name"], audit_action, iid, {k: v for k, v in form.items() if k != "id"},
+                 client_ip(request))  # fmt: skip
+    return RedirectResponse("/admin/institutions", status_code=303)
