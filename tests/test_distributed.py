@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from config import Settings
 from crawlers.runner import run_crawl
@@ -357,10 +358,20 @@ def test_worker_killed_mid_crawl_and_restarted_loses_and_duplicates_nothing(
     try:
         for name in ("a", "b"):
             procs[name] = start_worker({**cfg, "worker_id": f"worker-{name}"}, tmp_path / f"{name}.log")
+        client = redis.Redis.from_url(redis_url)
+
+        def a_holds_requests() -> bool:  # crawlers/frontier.py: <prefix>:inflight:<worker>
+            return any(client.hlen(k) for k in client.scan_iter(match="*:inflight:worker-a"))
+
         wait_until(
-            lambda: (data / "yijian.db").exists() and len(stored(data / "yijian.db")) >= 8, 180, "8 pages"
+            lambda: (
+                (data / "yijian.db").exists() and len(stored(data / "yijian.db")) >= 8 and a_holds_requests()
+            ),
+            180,
+            "8 pages, and worker a holding requests",
         )
         procs["a"].kill()  # SIGKILL, mid-crawl: it holds requests it took and has not finished
+        client.close()
         procs["a"].wait(10)
         acknowledged = stored(data / "yijian.db")  # committed before (or at) the kill
         assert len(acknowledged) < len(pages) + 1, "the crawl finished before the kill: make the pages slower"
