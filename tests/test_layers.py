@@ -4,8 +4,9 @@ import counts, including those inside functions."""
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
+
+from tests.import_scan import top_level_imports
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -15,14 +16,7 @@ def _imports(package: str) -> list[tuple[str, int, str]]:
     for path in sorted((ROOT / package).rglob("*.py")):
         if "sites" in path.relative_to(ROOT).parts:
             continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            else:
-                continue
-            found += [(str(path.relative_to(ROOT)), node.lineno, n.split(".")[0]) for n in names]
+        found += [(str(path.relative_to(ROOT)), line, name) for line, name in top_level_imports(path)]
     return found
 
 

@@ -7,7 +7,6 @@ test needs no network; that every declared requirement is satisfied by those pin
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import shutil
@@ -20,6 +19,8 @@ from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
+
+from tests.import_scan import top_level_imports
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED_PACKAGES = (
@@ -124,14 +125,7 @@ def _third_party_imports() -> set[str]:
     for path in files:
         if "training_data" in path.parts or path.parent.name == "data":
             continue  # not shipped
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Import):
-                mods = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                mods = [node.module]
-            else:
-                continue
-            found |= {m.split(".")[0] for m in mods} - std - ours
+        found |= {name for _, name in top_level_imports(path)} - std - ours
     return found
 
 
