@@ -200,14 +200,18 @@ def distillation_set(
     (``natural_copies`` of the natural, real-register ones, which the templated families outnumber) and
     ``transfer_corpus`` minus ``exclude``, all scored by ``teacher``; on the training texts themselves the
     target is ``gold_weight`` × gold label + (1 − ``gold_weight``) × teacher score."""
+    from classifiers.model import prepare_text
+
     texts = [r["text"] for r in rows]
-    natural = [r["text"] for r in rows if str(r.get("source", "")).startswith("natural:")]
+    natural = [r["text"] for r in rows if str(r.get("source", "")).startswith(("natural:", "real:"))]
     transfer = texts + augment(texts, copies, rng)
     # unlabelled news and reviews: up to 2/3 as many texts as the training set (3,000 + 1,500 for ours)
     extra = transfer_corpus(
         exclude or set(), rng, news=min(3000, len(rows) * 2 // 3), reviews=min(1500, len(rows) // 3)
     )
     transfer += augment(natural, natural_copies - copies, rng) + extra
+    # the student reads what the model reads at inference: text through ``prepare_text``
+    transfer = [prepare_text(t) for t in transfer]
     targets = []
     for i, s in enumerate(teacher.predict_proba(transfer)):
         soft = [s[lab] for lab in labels]

@@ -27,9 +27,18 @@ from domain import LABELS
 DATA_DIR = Path(__file__).resolve().parent / "training_data"
 
 
-# splits stored outside ``<split>.jsonl``: "real" is the test split of the real-web corpus (real/README.md),
-# never used for training or tuning
-SPLIT_FILES: dict[str, str] = {"real": "real/test.jsonl"}
+# splits stored outside ``<split>.jsonl``: the real-web corpus (real/README.md). "real" is its test split, never
+# used for training or tuning; "real-train" joins the training set, "real-dev" the dev set used for thresholds.
+SPLIT_FILES: dict[str, str] = {
+    "real": "real/test.jsonl",
+    "real-train": "real/train.jsonl",
+    "real-dev": "real/dev.jsonl",
+}
+# The real corpus is small next to the templated sets (hundreds of items against thousands): in fine-tuning
+# each real item is seen REAL_TRAIN_COPIES times, and in threshold tuning each real dev item counts
+# REAL_DEV_WEIGHT times, so that the decisions are made for the register the product meets.
+REAL_TRAIN_COPIES = 3
+REAL_DEV_WEIGHT = 4
 
 
 def load_split(split: str, data_dir: Path = DATA_DIR) -> list[dict]:
@@ -48,6 +57,24 @@ def load_split(split: str, data_dir: Path = DATA_DIR) -> list[dict]:
                 raise ValueError(f"{path}:{n}: 缺少 text 或含未知标签 {bad}")
             rows.append(r)
     return rows
+
+
+def load_optional(split: str, data_dir: Path = DATA_DIR) -> list[dict]:
+    """``load_split`` for a split a data directory may lack (a test's tiny data set has no real corpus)."""
+    path = Path(data_dir) / SPLIT_FILES.get(split, f"{split}.jsonl")
+    return load_split(split, data_dir) if path.is_file() else []
+
+
+def training_rows(data_dir: Path = DATA_DIR) -> tuple[list[dict], list[dict]]:
+    """The templated and natural training split and the real corpus's training split, the real items tagged
+    ``source: real:<site>`` (the student augments them like the natural ones)."""
+    real = [dict(r, source=f"real:{r.get('site', '')}") for r in load_optional("real-train", data_dir)]
+    return load_split("train", data_dir), real
+
+
+def tuning_rows(data_dir: Path = DATA_DIR) -> list[dict]:
+    """Rows thresholds are tuned on: the dev split plus the real corpus's dev split, weighted."""
+    return load_split("dev", data_dir) + load_optional("real-dev", data_dir) * REAL_DEV_WEIGHT
 
 
 def default_base_model(data_dir: Path) -> Path:
@@ -195,7 +222,7 @@ def retune(
     and write them into its metadata."""
     from classifiers.model import ModelClassifier
 
-    dev_rows = load_split("dev", data_dir)
+    dev_rows = tuning_rows(data_dir)
     clf = ModelClassifier(model_dir, network=network)
     scored = clf.predict_proba([r["text"] for r in dev_rows])
     probs = [[s[lab] for lab in LABELS] for s in scored]
@@ -256,19 +283,29 @@ def train(
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
 
-    train_rows = load_split("train", data_dir)
-    dev_rows = load_split("dev", data_dir)
+    from classifiers.model import prepare_text
+
+    train_rows, real_rows = training_rows(data_dir)
+    dev_rows = tuning_rows(data_dir)
     extra = [r for r in (extra_examples or []) if isinstance(r.get("text"), str) and r["text"].strip()]
     for r in extra:
         r["labels"] = [lab for lab in r.get("labels", []) if lab in LABELS]
-    rows = train_rows + extra
-    log(f"训练集 {len(train_rows)} 条（另含反馈 {len(extra)} 条），验证集 {len(dev_rows)} 条")
+    # the student gets each text once (it augments the real ones itself); the transformer sees real ones more
+    rows = train_rows + real_rows + extra
+    fit_rows = train_rows + real_rows * REAL_TRAIN_COPIES + extra
+    log(
+        f"训练集 {len(train_rows)} 条、真实网页 {len(real_rows)} 条（×{REAL_TRAIN_COPIES}），"
+        f"另含反馈 {len(extra)} 条；验证集 {len(dev_rows)} 条（含真实网页 ×{REAL_DEV_WEIGHT}）"
+    )
 
     base = Path(base_model) if base_model else default_base_model(Path(work_dir))
     output = Path(output)
     tmp = output.with_name(output.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    make_cut_encoder(base, tmp, layers, [r["text"] for r in rows + dev_rows])
+    # the model reads text as ``prepare_text`` normalises it at inference (simplified, invisible characters
+    # gone, homophones mapped): it is trained on the same form
+    fit_texts = [prepare_text(r["text"]) for r in fit_rows]
+    make_cut_encoder(base, tmp, layers, fit_texts + [prepare_text(r["text"]) for r in dev_rows])
     tok = AutoTokenizer.from_pretrained(str(tmp))
     encoder = AutoModel.from_pretrained(str(tmp), add_pooling_layer=False, dtype=torch.float32)
     net = build_network(encoder, len(LABELS))
@@ -277,27 +314,27 @@ def train(
     def encode(texts: list[str]):
         return tok(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
 
-    y = torch.tensor([[1.0 if lab in r["labels"] else 0.0 for lab in LABELS] for r in rows])
+    y = torch.tensor([[1.0 if lab in r["labels"] else 0.0 for lab in LABELS] for r in fit_rows])
     params = [
         {"params": net.encoder.parameters(), "lr": lr},
         {"params": net.head.parameters(), "lr": lr * 10},
     ]
     opt = torch.optim.AdamW(params, weight_decay=0.01)
-    steps_per_epoch = math.ceil(len(rows) / batch_size)
+    steps_per_epoch = math.ceil(len(fit_rows) / batch_size)
     total = steps_per_epoch * epochs
     warm = max(1, total // 10)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (total - s) / max(1, total - warm))
     )
     gen = random.Random(seed)
-    lens = [len(r["text"]) for r in rows]
+    lens = [len(t) for t in fit_texts]
     step = 0
     for ep in range(epochs):
         net.train()
         batches = length_buckets(lens, batch_size, gen)
         run_loss = 0.0
         for bi, b in enumerate(batches):
-            enc = encode([rows[k]["text"] for k in b])
+            enc = encode([fit_texts[k] for k in b])
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 logits = net(enc["input_ids"], enc["attention_mask"])
             loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), y[b])
@@ -341,6 +378,9 @@ def train(
             "batch_size": batch_size,
             "lr": lr,
             "train_examples": len(train_rows),
+            "real_train_examples": len(real_rows),
+            "real_train_copies": REAL_TRAIN_COPIES,
+            "real_dev_weight": REAL_DEV_WEIGHT,
             "feedback_examples": len(extra),
             "train_data_sha256": digest.hexdigest(),
             "train_seconds": round(time.time() - t0, 1),
@@ -357,9 +397,8 @@ def train(
 
         held_out = {
             r["text"]
-            for split in ("dev", "test", "challenge")
-            if (Path(data_dir) / f"{split}.jsonl").is_file()
-            for r in load_split(split, data_dir)
+            for split in ("dev", "test", "challenge", "real-dev", "real")
+            for r in load_optional(split, data_dir)
         }
         # the student exists for speed: always int8 (its thresholds are tuned at int8 below)
         train_student(output, rows, LABELS, seed=seed, exclude=held_out, precision="int8", log=log)

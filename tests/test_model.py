@@ -228,7 +228,17 @@ def test_training_is_seeded_and_reproducible(tmp_path: Path) -> None:
         json.loads(line)
         for line in (Path(__file__).parents[1] / "classifiers/training_data/dev.jsonl").open()
     ]
-    for split, part in (("train", rows[:24]), ("dev", rows[24:40])):
+    real = [
+        json.loads(line)
+        for line in (Path(__file__).parents[1] / "classifiers/training_data/real/train.jsonl").open()
+    ]
+    (data / "real").mkdir()
+    for split, part in (
+        ("train", rows[:24]),
+        ("dev", rows[24:40]),
+        ("real/train", real[:6]),
+        ("real/dev", real[6:9]),
+    ):
         (data / f"{split}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part))
     outs = []
     for k in range(2):
@@ -244,6 +254,8 @@ def test_training_is_seeded_and_reproducible(tmp_path: Path) -> None:
         assert worst < 1e-4, (name, worst)
     meta = json.loads((outs[0] / "yijian_model.json").read_text(encoding="utf-8"))
     assert meta["layers"] == 1 and meta["seed"] == 7 and set(meta["thresholds"]) == set(LABELS)
+    # the real corpus's training split is part of the training set, weighted
+    assert meta["real_train_examples"] == 6 and meta["real_train_copies"] >= 1
     assert meta["network"] == "student" and set(meta["student"]["thresholds"]) == set(LABELS)
     for network in ("student", "transformer"):
         m = ModelClassifier(outs[0], network=network)
