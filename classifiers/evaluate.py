@@ -89,7 +89,7 @@ def score_system(rows: list[dict], pred: list[set[str]]) -> dict[str, Any]:
     exact = sum(1 for g, p in zip(gold, pred, strict=True) if g == p) / max(1, len(rows))
     neutral = [p for g, p in zip(gold, pred, strict=True) if not g]
     neutral_flagged = sum(1 for p in neutral if p)
-    return {
+    report: dict[str, Any] = {
         "per_label": per_label,
         "macro_f1": round(macro, 4),
         "exact_match": round(exact, 4),
@@ -101,6 +101,23 @@ def score_system(rows: list[dict], pred: list[set[str]]) -> dict[str, Any]:
         "neutral_flag_rate": round(neutral_flagged / len(neutral), 4) if neutral else 0.0,
         "top_confusions": [{"gold": g, "pred": p, "count": c} for (g, p), c in confusions.most_common(8)],
     }
+    if any("kind" in r for r in rows):
+        report["errors_by_kind"] = errors_by_kind(rows, pred)
+    return report
+
+
+def errors_by_kind(rows: list[dict], pred: list[set[str]]) -> dict[str, dict[str, int]]:
+    """Per page kind of the real-web corpus (ad, agency, news, department, …): items, items whose label set is
+    wrong, labels wrongly added (false positives) and labels missed (false negatives)."""
+    out: dict[str, dict[str, int]] = {}
+    for r, p in zip(rows, pred, strict=True):
+        g = set(r["labels"])
+        k = out.setdefault(str(r.get("kind", "other")), {"n": 0, "wrong": 0, "fp": 0, "fn": 0})
+        k["n"] += 1
+        k["wrong"] += g != p
+        k["fp"] += len(p - g)
+        k["fn"] += len(g - p)
+    return dict(sorted(out.items(), key=lambda kv: (-kv[1]["wrong"], kv[0])))
 
 
 def run_system(clf: Classifier, texts: Sequence[str], batch: int = 256) -> tuple[list[set[str]], float]:
@@ -185,6 +202,13 @@ def format_report(rep: dict[str, Any]) -> str:
         conf = "; ".join(f"{c['gold']}→{c['pred']}×{c['count']}" for c in s["top_confusions"][:5])
         if conf:
             lines.append(f"{'':<10}主要混淆：{conf}")
+        if kinds := s.get("errors_by_kind"):
+            per = "; ".join(
+                f"{k} {v['wrong']}/{v['n']}（误报 {v['fp']}，漏报 {v['fn']}）"
+                for k, v in kinds.items()
+                if v["wrong"]
+            )
+            lines.append(f"{'':<10}按页面类型的错误：{per or '无'}")
     if rep.get("model_docs_per_s"):
         lines.append(f"模型推理速度：{rep['model_docs_per_s']} 条/秒（本评测集，含分词）")
     return "\n".join(lines)

@@ -76,9 +76,10 @@ def train(
 @click.command()
 @click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="模型目录（默认：配置的 model_dir，否则内置模型）")  # fmt: skip
-@click.option("--split", type=click.Choice(["train", "dev", "test", "challenge", "real"]), default="test",
-              show_default=True,
-              help="challenge：团队另写、从未用于训练或调参的自然文本；real：真实网页文本的测试集（按网站划分）")  # fmt: skip
+@click.option("--split", type=click.Choice(["train", "dev", "test", "challenge", "real", "real-train", "real-dev"]),
+              default="test", show_default=True,
+              help="challenge：团队另写、从未用于训练或调参的自然文本；real：真实网页文本的测试集（按网站划分）；"
+                   "real-train / real-dev：真实网页文本的训练集 / 验证集")  # fmt: skip
 @click.option("--network", type=click.Choice(["student", "transformer"]), default=None,
               help="评测哪个网络（默认：模型目录的默认网络）")  # fmt: skip
 @data_dir_option
