@@ -9,7 +9,7 @@ docs/model_card.md.
 * test split (1,070 texts): held-out phrasings of the team's text families; the issue-3 targets.
 * challenge split (277 texts): natural texts written apart from all training data, never trained or tuned
   on — generalisation to text nobody trained on.
-* real split (78 texts, real/test.jsonl): passages of real public web pages, split from the rest of the real
+* real split (145 texts, real/test.jsonl: 78 of batch 1, 67 of batch 2): passages of real public web pages, split from the rest of the real
   corpus by site, never trained or tuned on (classifiers/training_data/real/README.md). Its floors pin today's
   level, far below the issue-15 target (model + rules ≥ 0.85, ≤ 5 % of neutral texts flagged), so that work
   towards it cannot silently lose ground.
@@ -31,7 +31,7 @@ DATA = Path(__file__).resolve().parents[1] / "classifiers" / "training_data"
 PINNED = {
     "test": "ba84908025e1b299bf522578165b56a7d75a97f82dcba5ce2f72ec12a3dea88a",
     "challenge": "5c2e481f3e287eee96639642a4be395b8dd13008e9bc73b690f4657623e52db6",
-    "real/test": "44a87208d7218c351cea46cede9f70a8f2443355118b0c545a2504a6c280a4a4",
+    "real/test": "6500ba6c5c1a6eb1296019fc40f2ac59fcf2ebbea8202afef8373db80c5ca97e",
 }
 
 # Floors sit a little under the measured scores of the shipped model (docs/model_card.md), so that rounding
@@ -48,11 +48,12 @@ FLOORS = {
 
 
 # (network): (model macro-F1 floor, model + rules macro-F1 floor, most neutral texts model + rules may flag)
-# measured 2026-12-07 after the normaliser and the offer/report guards: student 0.468 / 0.654 / 14.0 %,
-# transformer 0.414 / 0.647 / 9.3 %.
+# measured 2026-12-07 on the 145-text split (batches 1 + 2): student 0.396 / 0.539 / 12.5 %, transformer
+# 0.303 / 0.489 / 12.5 % (the transformer flags 5 of 101 hard negatives, 0.0495, just under the 0.05 cap).
+# On the 78 batch-1 texts alone they were student 0.468 / 0.654 / 14.0 %, transformer 0.414 / 0.647 / 9.3 %.
 REAL_FLOORS = {
-    "student": (0.44, 0.63, 0.16),
-    "transformer": (0.39, 0.62, 0.12),
+    "student": (0.37, 0.51, 0.15),
+    "transformer": (0.28, 0.46, 0.15),
 }
 
 

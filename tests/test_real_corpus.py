@@ -24,7 +24,7 @@ from domain import LABELS
 DATA = Path(__file__).resolve().parents[1] / "classifiers" / "training_data"
 REAL = DATA / "real"
 SPLITS = ("train", "dev", "test")
-FIELDS = {"id", "text", "labels", "kind", "site", "url", "reason"}
+FIELDS = {"id", "text", "labels", "kind", "site", "url", "reason", "batch"}
 KINDS = {
     "ad",
     "advertorial",
@@ -79,6 +79,9 @@ def test_every_item_has_the_schema(corpus: list[dict]) -> None:
         assert urlsplit(r["url"]).scheme in ("http", "https") and urlsplit(r["url"]).hostname, r["id"]
         assert r["site"] == _site_of(r["url"]), (r["id"], r["site"], r["url"])
         assert isinstance(r["reason"], str) and len(r["reason"].strip()) >= 15, r["id"]
+        assert r["batch"] in (1, 2), (r["id"], r["batch"])
+    # batches are appended: ids grow with the batch
+    assert [r["batch"] for r in sorted(corpus, key=lambda r: r["id"])] == sorted(r["batch"] for r in corpus)
 
 
 def test_labels_are_the_three_document_labels(corpus: list[dict]) -> None:
@@ -122,6 +125,23 @@ def test_split_assignment_does_not_depend_on_input_order(corpus: list[dict]) -> 
     a = real_split.assign(corpus)
     b = real_split.assign(list(reversed(corpus)))
     assert {s: [r["id"] for r in a[s]] for s in SPLITS} == {s: [r["id"] for r in b[s]] for s in SPLITS}
+
+
+def test_a_later_batch_does_not_move_earlier_items(corpus: list[dict]) -> None:
+    """Adding batch 2 leaves every batch-1 item in the split it had when batch 1 was the whole corpus (the
+    pinned test split only grows), and a batch-2 item of a batch-1 site follows that site."""
+    first = [r for r in corpus if r["batch"] == 1]
+    alone = real_split.assign(first)
+    together = real_split.assign(corpus)
+    for s in SPLITS:
+        assert [r["id"] for r in together[s] if r["batch"] == 1] == [r["id"] for r in alone[s]], s
+    site = first[0]["site"]
+    split_of_site = next(s for s in SPLITS if any(r["site"] == site for r in alone[s]))
+    extra = {**first[0], "id": "real-9999", "text": first[0]["text"] + "（续）", "batch": 2}
+    moved = real_split.assign([*corpus, extra])
+    assert any(r["id"] == "real-9999" for r in moved[split_of_site])
+    for s in SPLITS:
+        assert [r["id"] for r in moved[s] if r["batch"] == 1] == [r["id"] for r in alone[s]], s
 
 
 def _grams(text: str) -> set[str]:

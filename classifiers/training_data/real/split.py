@@ -5,6 +5,11 @@ saw in training. Sites are taken rarest label first and then in the order of a S
 name; each goes to the split furthest below its target share (60 / 15 / 25 of items) on the labels the site
 carries. The same ``all.jsonl`` always gives the same three files.
 
+Items carry the ``batch`` in which they were gathered (1, 2, …). Sites are placed batch by batch: a later
+batch never moves a site of an earlier one, so adding a batch keeps every earlier item in its split (the
+pinned test split only grows). A site first seen in batch *b* is placed with batch *b*, continuing from the
+counts the earlier batches left; later items of an already placed site follow it.
+
     python -m classifiers.training_data.real.split            # (re)write train/dev/test.jsonl
     python -m classifiers.training_data.real.split --check    # exit 1 if the files on disk differ
     python -m classifiers.training_data.real.split --stats    # counts per label and kind per split (markdown)
@@ -26,7 +31,7 @@ TARGETS: dict[str, float] = {"train": 0.60, "dev": 0.15, "test": 0.25}
 SALT = "yijian-real-corpus-v1"
 # labels from the rarest to the most common (``none``: no label); sites with rarer labels are placed first
 STRATUM_ORDER: tuple[str, ...] = ("unapproved_service", "exaggerated_efficacy", "negative_sentiment", "none")
-FIELDS: tuple[str, ...] = ("id", "text", "labels", "kind", "site", "url", "reason")
+FIELDS: tuple[str, ...] = ("id", "text", "labels", "kind", "site", "url", "reason", "batch")
 
 
 def read_items(path: Path | None = None) -> list[dict]:
@@ -58,35 +63,51 @@ def site_key(site: str) -> str:
 def assign(items: list[dict]) -> dict[str, list[dict]]:
     """Items per split; every item of a site lands in the same split.
 
-    Sites are taken rarest label first (then by digest); each goes to the split that is furthest below its
-    target share on the labels the site carries, so every label, not only the item count, is split about
-    60 / 15 / 25.
+    Batch by batch, sites new in the batch are taken rarest label first (then by digest); each goes to the
+    split that is furthest below its target share on the labels the site carries, so every label, not only
+    the item count, is split about 60 / 15 / 25. Counts carry over from one batch to the next; a site placed
+    in an earlier batch keeps its split, and its later items are counted there before the batch's new sites
+    are placed.
     """
-    by_site: dict[str, list[dict]] = defaultdict(list)
-    for item in items:
-        by_site[item["site"]].append(item)
-    profiles = {site: profile(rows) for site, rows in by_site.items()}
-
-    def order(site: str) -> tuple[int, str]:
-        present = [i for i, name in enumerate(STRATUM_ORDER) if profiles[site].get(name)]
-        return (min(present), site_key(site))
-
+    batches = sorted({int(item["batch"]) for item in items})
     dims = (*STRATUM_ORDER, "items")
     done = {s: dict.fromkeys(dims, 0) for s in SPLITS}
     totals = dict.fromkeys(dims, 0)
     out: dict[str, list[dict]] = {s: [] for s in SPLITS}
-    for site in sorted(by_site, key=order):
-        vec = profiles[site]
-        for d in dims:
-            totals[d] += vec.get(d, 0)
+    placed: dict[str, str] = {}
 
-        def deficit(s: str, vec: dict[str, int] = vec) -> tuple[float, float]:
-            return (sum(vec.get(d, 0) * (TARGETS[s] * totals[d] - done[s][d]) for d in dims), TARGETS[s])
+    for batch in batches:
+        by_site: dict[str, list[dict]] = defaultdict(list)
+        for item in items:
+            if int(item["batch"]) == batch:
+                by_site[item["site"]].append(item)
+        profiles = {site: profile(rows) for site, rows in by_site.items()}
 
-        best = max(SPLITS, key=deficit)
-        for d in dims:
-            done[best][d] += vec.get(d, 0)
-        out[best].extend(by_site[site])
+        # later items of sites an earlier batch placed: they follow their site and count there
+        for site in sorted(s for s in by_site if s in placed):
+            vec = profiles[site]
+            for d in dims:
+                totals[d] += vec.get(d, 0)
+                done[placed[site]][d] += vec.get(d, 0)
+            out[placed[site]].extend(by_site[site])
+
+        def order(site: str, profiles: dict[str, dict[str, int]] = profiles) -> tuple[int, str]:
+            present = [i for i, name in enumerate(STRATUM_ORDER) if profiles[site].get(name)]
+            return (min(present), site_key(site))
+
+        for site in sorted((s for s in by_site if s not in placed), key=order):
+            vec = profiles[site]
+            for d in dims:
+                totals[d] += vec.get(d, 0)
+
+            def deficit(s: str, vec: dict[str, int] = vec) -> tuple[float, float]:
+                return (sum(vec.get(d, 0) * (TARGETS[s] * totals[d] - done[s][d]) for d in dims), TARGETS[s])
+
+            best = max(SPLITS, key=deficit)
+            for d in dims:
+                done[best][d] += vec.get(d, 0)
+            placed[site] = best
+            out[best].extend(by_site[site])
     for split in SPLITS:
         out[split].sort(key=lambda r: r["id"])
     return out
@@ -115,6 +136,11 @@ def stats(splits: dict[str, list[dict]]) -> str:
     for k in kinds:
         per = [sum(1 for r in splits[s] if r["kind"] == k) for s in SPLITS]
         lines.append(f"| {k} | " + " | ".join(map(str, per)) + f" | {sum(per)} |")
+    batches = sorted({int(r["batch"]) for rows in splits.values() for r in rows})
+    lines += ["", "| batch | " + " | ".join(SPLITS) + " | all |", "|---" * (len(SPLITS) + 2) + "|"]
+    for b in batches:
+        per = [sum(1 for r in splits[s] if int(r["batch"]) == b) for s in SPLITS]
+        lines.append(f"| {b} | " + " | ".join(map(str, per)) + f" | {sum(per)} |")
     return "\n".join(lines)
 
 
