@@ -170,3 +170,63 @@ def test_hybrid_vetoes_the_model_on_a_plain_hospital_introduction():
     intro, claim = hybrid.classify([INTRO, "本院环境优美，治疗鼻炎一次根治。"])
     assert not {AD, SERVICE} & set(intro.labels)
     assert AD in claim.labels
+
+
+AD_CLAIMS = {
+    # results told as a patient's story, promised as "no problem", one method for many diseases
+    "ad_efficacy_guarantee": [
+        "我妈做了一个疗程的治疗后，真的能自己走路了。",
+        "孩子坚持训练，三个月下来视力度数没再涨。",
+        "李女士在我们这里成功减重15斤。",
+        "早点来治疗，长高5厘米不是问题。",
+        "这种疗法还能治疗多种疾病。",
+        "脐带干细胞可以明显改善睡眠质量。",
+    ],
+    "ad_safety_guarantee": [
+        "做完手术也不会影响以后的生育。",
+        "自体细胞无排异反应，安全放心。",
+        "术后闭眼无痕，自然好看。",
+    ],
+    "ad_cure_rate_stats": ["王主任团队已完成近2万例成功案例。"],
+}
+
+
+@pytest.mark.parametrize(
+    "category,text", [(c, t) for c, texts in AD_CLAIMS.items() for t in texts], ids=lambda v: str(v)[:14]
+)
+def test_claims_in_story_and_guide_phrasing_are_flagged(category, text):
+    result = RULES.classify([text])[0]
+    assert AD in result.labels
+    assert category in {f.category for f in result.findings}, result.findings
+    assert all(f.legal_basis for f in result.findings)
+
+
+def test_an_effect_claim_for_cells_also_lifts_the_thin_evidence_guard():
+    assert {AD, SERVICE} <= labels("脐带干细胞可以明显改善睡眠质量。")
+
+
+NOT_CLAIMS = [
+    "研究显示，间充质干细胞可改善小鼠的认知功能。",  # research
+    "干细胞究竟是否能改善亚健康？",  # a doubt
+    "手术后一般需要两周左右消肿，三个月下来疤痕会逐渐变淡。",  # the usual course
+]
+
+
+@pytest.mark.parametrize("text", NOT_CLAIMS, ids=lambda v: v[:12])
+def test_research_doubt_and_the_usual_course_are_not_claims(text):
+    assert AD not in labels(text)
+
+
+def test_a_claim_regex_does_not_swallow_the_negator_before_a_remedy_word():
+    text = "NK细胞回输并非特效药，而是增强免疫功能的一种方式。"
+    assert AD not in labels(text)
+    assert SERVICE in labels(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["警方证实，该团伙与城北某医院的一名医生有关。", "鉴定认为医方存在医疗过错行为。"],
+    ids=lambda v: v[:12],
+)
+def test_crime_rings_and_malpractice_findings_about_a_particular_hospital_are_negative(text):
+    assert NEG in labels(text)
