@@ -357,6 +357,9 @@ class RuleEngine:
         self._adjacent = set(guards["negation"].get("adjacent_cues", []))
         self._post_negators = {lexicon_form(str(c)) for c in guards["negation"].get("post_cues", [])}
         self._inside_negators = tuple(lexicon_form(str(c)) for c in guards["negation"].get("inside_cues", []))
+        self._inside_doubts = tuple(
+            lexicon_form(str(c)) for c in guards["negation"].get("inside_doubt_cues", [])
+        )
         self._hedges = tuple(lexicon_form(str(c)) for c in guards["hedged"]["cues"])
         self._info_questions = tuple(
             lexicon_form(str(c)) for c in guards["negation"].get("info_question_cues", [])
@@ -684,7 +687,7 @@ class RuleEngine:
         lo, hi = max(lo, hit.start - window), min(hi, hit.end + window)
         service = hit.category.startswith("svc_")
         inside = doc.norm[hit.start : hit.end]
-        for cue in self._inside_negators:
+        for cue in self._inside_negators if service else self._inside_negators + self._inside_doubts:
             if cue in inside:
                 return cue
         for span in doc.cues.get("negation", []):
@@ -704,6 +707,10 @@ class RuleEngine:
                 s <= pos < e for s, e in doc.masked + doc.ad_spans
             ):
                 return doc.norm[pos]
+        if service:
+            return (
+                None  # a question doubts a claim; the service it asks about is still what the page is about
+            )
         _, sent_hi = _sentence_bounds(doc.norm, hit.start, hit.end, doc.sentence_ends)
         tail = doc.norm[
             hit.end : min(len(doc.norm), sent_hi + 1, hit.end + int(cfg.get("question_window", 6)))

@@ -230,3 +230,18 @@ def test_a_claim_regex_does_not_swallow_the_negator_before_a_remedy_word():
 )
 def test_crime_rings_and_malpractice_findings_about_a_particular_hospital_are_negative(text):
     assert NEG in labels(text)
+
+
+def test_a_doubt_aloud_negates_a_claim_but_not_the_service_the_page_sells():
+    text = "每月一次干细胞静脉输注，究竟是否能改善亚健康？"
+    assert SERVICE in labels(text)
+    assert AD not in labels(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["代孕包安排，从签约到抱娃全程陪同，详情私聊。", "出国换肾，合作医院两周内可安排移植。"],
+    ids=lambda v: v[:12],
+)
+def test_agency_wording_without_a_price_still_counts_as_an_offer(text):
+    assert SERVICE in labels(text)
