@@ -28,8 +28,13 @@ DATA_DIR = Path(__file__).resolve().parent / "training_data"
 
 
 # splits stored outside ``<split>.jsonl``: "real" is the test split of the real-web corpus (real/README.md),
-# never used for training or tuning
-SPLIT_FILES: dict[str, str] = {"real": "real/test.jsonl"}
+# never used for training or tuning; "real-train" and "real-dev" are its other splits, for measuring and tuning
+# rules and models on real text (``evaluate(split="real-dev", systems=("rules",))``)
+SPLIT_FILES: dict[str, str] = {
+    "real": "real/test.jsonl",
+    "real-train": "real/train.jsonl",
+    "real-dev": "real/dev.jsonl",
+}
 
 
 def load_split(split: str, data_dir: Path = DATA_DIR) -> list[dict]:

@@ -245,3 +245,26 @@ def test_a_doubt_aloud_negates_a_claim_but_not_the_service_the_page_sells():
 )
 def test_agency_wording_without_a_price_still_counts_as_an_offer(text):
     assert SERVICE in labels(text)
+
+
+SALON_AND_GENE_OFFERS = {
+    "svc_non_medical_beauty": [
+        "本店新到韩国水光针，美容师手法专业，到店打一次送一次，预约加微信。",
+        "养生馆推出小气泡加水光套餐，老板娘亲自操作。",
+    ],
+    "svc_genetic_testing_claims": [
+        "儿童天赋基因检测，一口唾液读懂孩子的运动和音乐天赋，报名请联系客服。",
+        "测测孩子的性格基因，因材施教不走弯路。",
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    "category,text",
+    [(c, t) for c, texts in SALON_AND_GENE_OFFERS.items() for t in texts],
+    ids=lambda v: str(v)[:14],
+)
+def test_salon_injections_and_talent_gene_tests_are_flagged(category, text):
+    result = RULES.classify([text])[0]
+    assert SERVICE in result.labels
+    assert category in {f.category for f in result.findings}
