@@ -51,8 +51,10 @@ GUARD_NAMES = (  # also the order in which they are tried: document-level contex
     "legit_service",
     "quoted_report",
     "negation",
+    "hedged",
     "reported",  # after the span's own guards, so a hit negated in its sentence keeps that explanation
     "no_purpose",
+    "no_offer",
     "not_ad",
     "gratitude",
     "sent_negation",
@@ -73,12 +75,13 @@ _DOC_GUARDS = frozenset(
         "no_institution",
         "gratitude",
         "no_purpose",
+        "no_offer",
     }
 )
 
 # Guards whose suppression does not argue against the label in the hybrid decision: they say the rule's own
 # evidence is too thin (a cell-therapy term alone is a topic, not an offer), not that the text is something else.
-_THIN_EVIDENCE_GUARDS = frozenset({"no_purpose"})
+_THIN_EVIDENCE_GUARDS = frozenset({"no_purpose", "no_offer", "hedged"})
 
 # Labels whose surviving rule evidence stands without the model's assent (classifiers/hybrid.py): on real web
 # pages the model's veto of service hits was no better than chance (agency and booking pages read like guides,
@@ -105,6 +108,8 @@ GUARD_DESCRIPTIONS = {
     "gratitude": "致谢或成就新闻（锦旗、感谢信、成功实施首例），无营销要素",
     "reported": "报道、警示或讲解（据…报道、记者、法院、警方、禁止、谨防、所谓），页面无预约、联系方式等提供服务的表述",
     "no_purpose": "仅提及细胞治疗技术，未见抗衰、美容、亚健康等非医疗目的，也无提供服务的表述",
+    "no_offer": "仅提及代孕、器官买卖等话题，未见费用、流程、招募、联系方式等提供服务的表述",
+    "hedged": "约数或可能性的科普表述（约、通常、一般），页面无营销要素",
 }
 
 # Grave diseases: efficacy claims about them are punished more heavily (2025《医疗广告监管工作指南》).
@@ -322,6 +327,10 @@ class RuleEngine:
             "reporting": guards["reported"]["cues"],
             "offer": guards["offer"]["cues"],
             "purpose": guards["no_purpose"]["cues"],
+            "trade": guards["no_offer"]["cues"],
+            "intro": guards["hospital_intro"]["cues"],
+            "sent_idiom": guards["sent_negation"].get("idioms", []),
+            "sent_adjacent": guards["sent_negation"].get("adjacent_cues", []),
             "marketing": guards["marketing"]["cues"],
             "organisation": guards["organisation"]["cues"],
             "official_term": guards["official_term"]["phrases"],
@@ -346,6 +355,15 @@ class RuleEngine:
         self._generic_inst = {lexicon_form(g) for g in guards["institution"].get("generic", [])}
         self._generic_chars = set(guards["institution"].get("generic_suffix_chars", ""))
         self._adjacent = set(guards["negation"].get("adjacent_cues", []))
+        self._post_negators = {lexicon_form(str(c)) for c in guards["negation"].get("post_cues", [])}
+        self._inside_negators = tuple(lexicon_form(str(c)) for c in guards["negation"].get("inside_cues", []))
+        self._inside_doubts = tuple(
+            lexicon_form(str(c)) for c in guards["negation"].get("inside_doubt_cues", [])
+        )
+        self._hedges = tuple(lexicon_form(str(c)) for c in guards["hedged"]["cues"])
+        self._info_questions = tuple(
+            lexicon_form(str(c)) for c in guards["negation"].get("info_question_cues", [])
+        )
 
     # ------------------------------------------------------------------------------------------------ loading
 
@@ -391,7 +409,8 @@ class RuleEngine:
         器官捐献, 产前诊断 …), or (``negative_sentiment``) the text is a thank-you or achievement story (the
         ``gratitude`` guard) or a law's text or aggregate statistics naming no particular institution, or (the two
         ad/service labels) the page reports, warns or explains and offers nothing (a ``reported`` cue, no
-        ``offer`` cue, no marketing element) — in all cases only when no hit of that label survived. A sentiment hit that another
+        ``offer`` cue, no marketing element), or (the two ad/service labels) the text is a hospital or department
+        introduction (交通便利, 环境优美, 欢迎广大患者前来就诊) — in all cases only when no hit of that label survived. A sentiment hit that another
         guard suppressed does not argue against the label (those guards read wording, not the story)."""
         doc, hits = self._explain(text)
         fired = {h.label for h in hits if h.label and not h.suppressed}
@@ -410,6 +429,10 @@ class RuleEngine:
             against.add("negative_sentiment")
         if doc.reporting and not (doc.offer or doc.marketing):
             # the page reports, warns or explains (据…报道, 法院, 警方, 谨防, 所谓的) and offers nothing
+            against.update(("exaggerated_efficacy", "unapproved_service"))
+        if doc.cues.get("intro"):
+            # a hospital or department introduction (交通便利, 环境优美, 欢迎广大患者前来就诊) with no rule hit of
+            # the ad/service labels: a plain introduction is not an illegal claim or service by itself
             against.update(("exaggerated_efficacy", "unapproved_service"))
         if (doc.cues.get("legal_quote") or doc.aggregate_spans) and not (doc.institution or doc.personal):
             # a law's text or aggregate statistics without a particular institution (labels.md: not sentiment)
@@ -523,6 +546,10 @@ class RuleEngine:
                 "sent_negation",
                 "academic_stat",  # a statistic's own name overlaps the hit it explains (根治 in 根治率)
                 "purpose",  # 亚健康 inside the hit 亚健康人群,干细胞输注 is the purpose itself
+                "trade",  # 费用 inside the hit 卵源费用约2万元 is the offer itself
+                "intro",
+                "sent_idiom",
+                "sent_adjacent",
                 "offer",
                 "gratitude",  # 锦旗 inside the endorsement phrase 送锦旗
                 "gratitude_unless",
@@ -555,6 +582,10 @@ class RuleEngine:
         return doc, hits
 
     def _is_particular(self, name: str) -> bool:
+        if name.startswith(("这家", "那家", "这间", "那间", "一家")):
+            return (
+                True  # pointed at: "这家增高治疗机构", "一家整形医院" (the guards' regex excludes 一家正规…)
+            )
         for generic in self._generic_inst:
             if name.endswith(generic):
                 stem = name[: -len(generic)]
@@ -651,9 +682,22 @@ class RuleEngine:
 
     def _g_negation(self, hit: Hit, doc: _Doc) -> str | None:
         cfg = self.guards["negation"]
-        found = self._window_cue(doc, "negation", hit, int(cfg.get("window", 10)))
-        if found:
-            return found
+        window = int(cfg.get("window", 10))
+        lo, hi = _sentence_bounds(doc.norm, hit.start, hit.end, doc.sentence_ends)
+        lo, hi = max(lo, hit.start - window), min(hi, hit.end + window)
+        service = hit.category.startswith("svc_")
+        inside = doc.norm[hit.start : hit.end]
+        for cue in self._inside_negators if service else self._inside_negators + self._inside_doubts:
+            if cue in inside:
+                return cue
+        for span in doc.cues.get("negation", []):
+            if lo <= span[0] and span[1] <= hi and not _overlaps(span, (hit.start, hit.end)):
+                cue = doc.cue_text(span)
+                # a service named as the subject ("NK细胞回输并非特效药，而是…") is still what the page is about:
+                # after a service hit only a verdict on it (是假的, 骗局, 违法) negates it
+                if service and span[0] >= hit.end and cue not in self._post_negators:
+                    continue
+                return cue
         adjacent = int(cfg.get("adjacent", 1))
         for k in range(1, adjacent + 2):
             pos = hit.start - k
@@ -663,14 +707,40 @@ class RuleEngine:
                 s <= pos < e for s, e in doc.masked + doc.ad_spans
             ):
                 return doc.norm[pos]
+        if service:
+            return (
+                None  # a question doubts a claim; the service it asks about is still what the page is about
+            )
         _, sent_hi = _sentence_bounds(doc.norm, hit.start, hit.end, doc.sentence_ends)
         tail = doc.norm[
             hit.end : min(len(doc.norm), sent_hi + 1, hit.end + int(cfg.get("question_window", 6)))
         ]
         for q in cfg.get("question_cues", []):
             if q in tail:
+                # "费用是多少？", "哪里可以做？": a question that asks how, where or how much presupposes the
+                # claim or the service (a guide's FAQ); only a yes/no question ("能根治吗？") doubts it
+                sent_lo = _sentence_bounds(doc.norm, hit.start, hit.end, doc.sentence_ends)[0]
+                question = doc.norm[sent_lo : hit.end + tail.index(q)]
+                if any(w in question for w in self._info_questions):
+                    return None
                 return q
         return None
+
+    def _g_hedged(self, hit: Hit, doc: _Doc) -> str | None:
+        # "约4-8周见效", "通常在1-2周内消退": an approximate or typical course told by patient education or a
+        # textbook, not a promise; never on a page with a marketing element or speaking for an institution
+        if doc.marketing or doc.organisation:
+            return None
+        lo = _sentence_bounds(doc.norm, hit.start, hit.end, doc.sentence_ends)[0]
+        before = doc.norm[max(lo, hit.start - int(self.guards["hedged"].get("window", 6))) : hit.start]
+        return next((h for h in self._hedges if h in before), None)
+
+    def _g_no_offer(self, hit: Hit, doc: _Doc) -> str | None:
+        # surrogacy, gamete and organ trade named as a topic (a feature story, a trial report) is told about;
+        # an agency page states fees, steps, recruitment or a contact
+        if doc.offer or doc.marketing or doc.cues.get("trade"):
+            return None
+        return "未见费用、流程、招募或联系方式"
 
     def _g_quoted_report(self, hit: Hit, doc: _Doc) -> str | None:
         norm = doc.norm
@@ -775,7 +845,20 @@ class RuleEngine:
         return None if doc.marketing else "无营销要素"
 
     def _g_sent_negation(self, hit: Hit, doc: _Doc) -> str | None:
-        return self._window_cue(doc, "sent_negation", hit, int(self.guards["sent_negation"].get("window", 8)))
+        found = self._window_cue(
+            doc, "sent_negation", hit, int(self.guards["sent_negation"].get("window", 8))
+        )
+        if found:
+            return found
+        # "从死亡线上拉回来", "走出死亡的阴影": an idiom of rescue, not a death
+        idiom = self._span_cue(doc, "sent_idiom", hit)
+        if idiom:
+            return idiom
+        # "迎接我的不是冷漠": a negator right before the topic word
+        for span in doc.cues.get("sent_adjacent", []):
+            if span[1] <= hit.start and hit.start - span[1] <= 1:
+                return doc.cue_text(span)
+        return None
 
     def _g_no_institution(self, hit: Hit, doc: _Doc) -> str | None:
         return None if (doc.institution or doc.personal) else "未提及具体机构"

@@ -10,6 +10,9 @@ letters, Kangxi radicals), traditional characters, pinyin or homophones for a ke
    ideographs, mathematical alphanumerics), except full-width CJK punctuation, "…" and enclosed numbers (①),
    which NFKC would turn into ASCII and which readers and the model expect as they are;
 3. horizontal whitespace removed between two CJK characters, and in letter-spaced runs ("一 次 根 治 9 9 %");
+   a single line break removed where it splits what reads as one sentence (a claim cut across blocks, "一次\n根治，"):
+   between two Han characters (or Han and a digit), no punctuation at the break, and a fragment of at most
+   :data:`FRAGMENT` characters on one side before the nearest punctuation or line edge;
 4. traditional → simplified with OpenCC (``hk2s``: standard traditional plus Hong Kong variants);
 5. the homophone / pinyin table :data:`SUBSTITUTIONS` for the lexicon's key terms.
 
@@ -56,6 +59,17 @@ _CJK_RE = re.compile(
     "[\u2e80-\u2fdf\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\ufe30-\ufe4f"
     "\uff00-\uffef\U00020000-\U0003134f]"
 )
+
+# A line break with optional horizontal space around it (one break: a blank line is a paragraph break).
+_LINEBREAK = re.compile(f"[{_HSPACE_CLASS}]*\r?\n[{_HSPACE_CLASS}]*")
+# Longest piece of a sentence (up to the nearest punctuation or line edge) that a break may cut off and still be
+# joined: the split claims are short ("一次\n根治", "治愈率\n99%", "无效\n退款"); a longer line without
+# punctuation is a heading or a list item and keeps its break.
+FRAGMENT = 4
+_HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_NUMERALS = frozenset("0123456789一二三四五六七八九十")
+_LIST_MARKER = re.compile("[0-9一二三四五六七八九十]{1,3}[.．、)）]")
+_FRAGMENT_STOP = frozenset("，。！？；：、,.!?;:（）()【】[]“”‘’\"'《》…—\n")
 
 # Kept as they are although NFKC has a compatibility mapping for them.
 _NFKC_KEEP = re.compile(
@@ -303,6 +317,48 @@ def _spaces(m: re.Match[str]) -> str:
     return "" if lone(s - 1, s - 2) and lone(e, e + 1) else m.group(0)
 
 
+def _piece(text: str, start: int, step: int) -> tuple[int, bool]:
+    """Walk from ``start`` (inclusive) by ``step`` to the nearest punctuation, line edge or end of text: the
+    piece's length (counted to at most FRAGMENT + 1) and whether punctuation ended it (a sentence that goes on)."""
+    n = 0
+    i = start
+    while 0 <= i < len(text) and n <= FRAGMENT:
+        c = text[i]
+        if c in _FRAGMENT_STOP:
+            # a list marker's punctuation ("1、操作规范", "(二)") starts a heading, not a sentence going on
+            marker = step < 0 and c in "、.．)）" and i > 0 and text[i - 1] in _NUMERALS
+            return n, c != "\n" and not marker
+        n += 1
+        i += step
+    return n, n <= FRAGMENT and 0 <= i < len(text)
+
+
+def _linebreak(m: re.Match[str]) -> str:
+    """Drop a line break that cuts one sentence: Han (or a digit/%) on both sides, at least one side Han, and
+    either a line of one character ("一\n次\n根\n治") or a short fragment on one side while the sentence goes
+    on to punctuation on one side ("一次\n根治，", "。治愈率\n99%"); two short lines ("第一行\n第二行"), a
+    heading over a paragraph and a break after punctuation keep their break."""
+    text = m.string
+    s, e = m.span()
+    if s == 0 or e >= len(text):
+        return m.group(0)
+    left, right = text[s - 1], text[e]
+
+    def part(c: str) -> bool:
+        return bool(_HAN.match(c)) or c.isdigit() or c == "%"
+
+    if not (part(left) and part(right) and (_HAN.match(left) or _HAN.match(right))):
+        return m.group(0)
+    if _LIST_MARKER.match(text, e):
+        return m.group(0)  # the next line is a list item ("2. 获批项目…")
+    left_len, left_goes_on = _piece(text, s - 1, -1)
+    right_len, right_goes_on = _piece(text, e, 1)
+    single = (s < 2 or text[s - 2] == "\n") or (e + 1 >= len(text) or text[e + 1] in "\r\n")
+    if single or (min(left_len, right_len) <= FRAGMENT and (left_goes_on or right_goes_on)):
+        return ""
+    return m.group(0)
+
+
 def _t2s_runs(b: _Builder) -> None:
     convert = _t2s()
     text = b.text
@@ -332,6 +388,8 @@ def normalize_text(text: str) -> Normalized:
     b.sub(INVISIBLE, lambda m: "")
     b.sub(_fold_pattern(), lambda m: unicodedata.normalize("NFKC", m.group(0)))
     b.sub(_HSPACE, _spaces)
+    if "\n" in b.text:
+        b.sub(_LINEBREAK, _linebreak)
     _t2s_runs(b)
     b.sub(_SUBST_RE, _subst)
     return b.result()

@@ -27,6 +27,8 @@ EVASIONS = {
     "traditional": "一次根治，治癒率99%，無效退款，藥到病除",
     "full_width_digits": "一次根治，治愈率９９％，无效退款，药到病除",
     "kangxi_radical": "⼀次根治，治愈率99%，无效退款，药到病除",
+    # each claim cut across two blocks (extraction writes one line per block)
+    "split_across_blocks": "一次\n根治，治愈率\n99%，无效\n退款，药到\n病除",
 }
 
 PAGE = "仁爱医院皮肤科专家坐诊，预约电话400-800-1234。{claim}。地址：解放路88号。"

@@ -61,6 +61,23 @@ def test_spaces_between_cjk_and_spaced_out_runs_are_removed():
     assert normalize("第一行\n第二行") == "第一行\n第二行"
 
 
+def test_a_claim_split_across_blocks_is_joined_where_it_reads_as_one_sentence():
+    # a short fragment cut off by a line break, Han on both sides, no punctuation at the break: joined
+    assert normalize("我院鼻炎一次\n根治，治愈率\n99%") == "我院鼻炎一次根治，治愈率99%"
+    assert normalize("一\n次\n根\n治") == "一次根治"
+    nz = normalize_text("预约：一次\n根治。")
+    at = nz.text.index("一次根治")
+    assert nz.original_text(at, at + 4) == "一次\n根治"  # offsets map back over the removed break
+    # a break after punctuation, between two long lines, between numbers, or a paragraph break: kept
+    assert normalize("术后会肿。\n通常两周消退") == "术后会肿。\n通常两周消退"
+    assert (
+        normalize("二、临床研究结果\n权威临床研究正在给出信号")
+        == "二、临床研究结果\n权威临床研究正在给出信号"
+    )
+    assert normalize("2024\n12") == "2024\n12"
+    assert normalize("一次\n\n根治") == "一次\n\n根治"
+
+
 def test_traditional_to_simplified():
     assert normalize("一次根治，治癒率99%，無效退款，藥到病除") == CLAIM
     assert normalize("香港驗血查性別，幹細胞回輸") == "香港验血查性别，干细胞回输"
