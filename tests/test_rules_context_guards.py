@@ -92,6 +92,10 @@ def test_hedged_patient_education_is_not_a_promise_but_the_same_words_in_an_ad_a
 def test_education_that_says_a_disease_cannot_be_cured_is_not_an_ad():
     text = "慢性胃炎多数可以控制，少数伴有萎缩的患者难以根治，需长期随访。"
     assert AD not in labels(text)
+    # "较难/很难" negate like 难以; the bare claim beside them is still an ad
+    assert AD not in labels("过敏性鼻炎通过规范治疗可以缓解，但较难完全根治。")
+    assert AD not in labels("这类湿疹很难根治，容易反复。")
+    assert AD in labels("本院专治湿疹，完全根治，永不复发。")
 
 
 def test_only_yes_no_questions_doubt_a_claim():
