@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ITEM_PIPELINES: dict[str, int] = {"pipelines.scrapy_adapter.YijianPipeline": 300}
+YIJIAN_PIPELINE = "pipelines.scrapy_adapter.YijianPipeline"
+DEFAULT_ITEM_PIPELINES: dict[str, int] = {YIJIAN_PIPELINE: 300}
 
 
 class CrawlError(RuntimeError):
@@ -123,23 +124,35 @@ def _crawl_in_child(payload: dict[str, Any]) -> dict[str, Any]:
     s = ScrapySettings()
     s.setmodule("crawlers.settings", priority="project")
     s.update(payload["scrapy_settings"], priority="cmdline")
-    process = CrawlerProcess(s)
-    crawlers = []
-    for raw in payload["sources"]:
-        source = SourceConfig.model_validate(raw)
-        crawler = process.create_crawler(spider_for(source.type))
-        crawlers.append((source.id, crawler))
-        process.crawl(crawler, source=source)
-    process.start()
+    workers = None
+    if YIJIAN_PIPELINE in s.getdict("ITEM_PIPELINES"):
+        from pipelines.scrapy_adapter import start_workers
+        from pipelines.workers import release_pool
+
+        workers = start_workers(s.get("YIJIAN_DATA_DIR"))  # the model loads while Scrapy starts
+    try:
+        process = CrawlerProcess(s)
+        crawlers = []
+        for raw in payload["sources"]:
+            source = SourceConfig.model_validate(raw)
+            crawler = process.create_crawler(spider_for(source.type))
+            crawlers.append((source.id, crawler))
+            process.crawl(crawler, source=source)
+        process.start()
+    finally:
+        if workers is not None:
+            release_pool(workers)
     per_source = {sid: _jsonable(crawler.stats.get_stats()) for sid, crawler in crawlers}
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    browsers = resource.getrusage(resource.RUSAGE_CHILDREN)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
         "per_source": per_source,
         "totals": _totals(per_source),
-        # ru_maxrss is in KiB on Linux; children = Chromium for render: js sources
+        # ru_maxrss is in KiB on Linux; children = the processing workers and Chromium for render: js sources
         "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-        "children_peak_rss_mb": round(browsers.ru_maxrss / 1024, 1),
+        "children_peak_rss_mb": round(children.ru_maxrss / 1024, 1),
+        "workers_peak_rss_mb": workers.peak_rss_mb if workers is not None else 0.0,
+        "worker_restarts": workers.restarts if workers is not None else 0,
     }
 
 
