@@ -83,6 +83,9 @@ def _init_worker(settings: Settings, parent_pid: int, stamps: Any, build: bool =
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, str(THREADS_PER_WORKER))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from pipelines import ocr
+
+    ocr.THREADS = THREADS_PER_WORKER
     if not build:
         return
     try:
