@@ -115,22 +115,23 @@ def _totals(per_source: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def _crawl_in_child(payload: dict[str, Any]) -> dict[str, Any]:
-    from scrapy.crawler import CrawlerProcess
-    from scrapy.settings import Settings as ScrapySettings
-
-    from crawlers.spiders import spider_for
-    from domain.sources import SourceConfig
-
-    s = ScrapySettings()
-    s.setmodule("crawlers.settings", priority="project")
-    s.update(payload["scrapy_settings"], priority="cmdline")
     workers = None
-    if YIJIAN_PIPELINE in s.getdict("ITEM_PIPELINES"):
-        from pipelines.scrapy_adapter import start_workers
-        from pipelines.workers import release_pool
+    if YIJIAN_PIPELINE in (payload["scrapy_settings"].get("ITEM_PIPELINES") or {}):
+        from pipelines.workers import release_pool, start_workers
 
-        workers = start_workers(s.get("YIJIAN_DATA_DIR"))  # the model loads while Scrapy starts
+        # first thing, before Scrapy is imported: the workers load the model while this process starts Scrapy
+        workers = start_workers(payload["scrapy_settings"].get("YIJIAN_DATA_DIR"))
+
     try:
+        from scrapy.crawler import CrawlerProcess
+        from scrapy.settings import Settings as ScrapySettings
+
+        from crawlers.spiders import spider_for
+        from domain.sources import SourceConfig
+
+        s = ScrapySettings()
+        s.setmodule("crawlers.settings", priority="project")
+        s.update(payload["scrapy_settings"], priority="cmdline")
         process = CrawlerProcess(s)
         crawlers = []
         for raw in payload["sources"]:

@@ -30,14 +30,6 @@ from store.db import Store
 log = logging.getLogger(__name__)
 
 
-def start_workers(data_dir: str | None) -> WorkerPool | None:
-    """Start the crawl process's processing workers before Scrapy itself starts (the model loads meanwhile);
-    None when processing runs in-process. The caller releases the pool (``pipelines.workers.release_pool``)
-    after the crawl; the pipelines of every crawler share it."""
-    settings = get_settings(data_dir=data_dir)
-    return shared_pool(settings) if settings.processing_workers > 0 else None
-
-
 class YijianPipeline:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler

@@ -276,6 +276,16 @@ def shared_pool(settings: Settings) -> WorkerPool:
     return pool
 
 
+def start_workers(data_dir: str | None) -> WorkerPool | None:
+    """Start the crawl process's processing workers first thing, before Scrapy is even imported (the model loads
+    meanwhile); None when processing runs in-process (``processing_workers`` = 0). The caller releases the pool
+    after the crawl; the pipelines of every crawler share it. Settings as the pipeline reads them."""
+    from config import get_settings
+
+    settings = get_settings(data_dir=data_dir)
+    return shared_pool(settings) if settings.processing_workers > 0 else None
+
+
 def release_pool(pool: WorkerPool) -> bool:
     """One user fewer; the last one closes the pool. Returns True when it was closed."""
     global _shared, _users
