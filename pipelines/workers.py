@@ -126,6 +126,18 @@ def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def _vm_hwm_mb(pid: int) -> float | None:
+    """Peak resident memory of process ``pid`` in MB (Linux ``/proc``), None where unavailable."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def _pid() -> int:
     return os.getpid()
 
@@ -235,10 +247,14 @@ class WorkerPool:
         """Wait for the calls in flight, record the workers' peak memory, stop the processes."""
         if self._executor is None:
             return
+        peaks = [_vm_hwm_mb(pid) for pid in self.pids()]  # the sum over the workers, each read by the kernel
         executor, self._executor = self._executor, None
         try:
-            peaks = [executor.submit(_peak_rss_mb) for _ in range(self.workers)]
-            self.peak_rss_mb = max(f.result(timeout=60) for f in peaks)
+            if peaks and None not in peaks:
+                self.peak_rss_mb = round(sum(p for p in peaks if p is not None), 1)
+            else:  # no /proc: ask the workers (a worker may answer twice: the largest one's peak × workers)
+                answers = [executor.submit(_peak_rss_mb) for _ in range(self.workers)]
+                self.peak_rss_mb = max(f.result(timeout=60) for f in answers) * self.workers
         except Exception as exc:  # a broken pool at close: nothing left to measure
             log.info("could not read the workers' peak memory: %s", exc)
         executor.shutdown(wait=True, cancel_futures=True)

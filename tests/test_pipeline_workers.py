@@ -65,6 +65,23 @@ def test_a_worker_that_dies_is_replaced_and_the_call_run_again(pool: WorkerPool,
     assert asyncio.run(pool.call(os.getpid)) == pid  # the new pool goes on serving
 
 
+def test_close_records_the_workers_peak_memory_summed(tmp_path: Path) -> None:
+    from pipelines.workers import _vm_hwm_mb
+
+    pool = WorkerPool(Settings(data_dir=tmp_path / "data"), 2, build_processor=False)
+    pool.start()
+
+    async def both_busy() -> None:  # two overlapping calls: each worker has started and run one
+        await asyncio.gather(pool.call(time.sleep, 1.0), pool.call(time.sleep, 1.0))
+
+    asyncio.run(both_busy())
+    pids = pool.pids()
+    each = [_vm_hwm_mb(p) or 0.0 for p in pids]
+    pool.close()
+    assert len(pids) == 2 and gone(pids)
+    assert min(each) > 5 and pool.peak_rss_mb >= sum(each) - 0.2 > max(each)
+
+
 def test_a_call_that_kills_its_worker_twice_is_an_error(pool: WorkerPool) -> None:
     with pytest.raises(WorkerDied):
         asyncio.run(pool.call(os._exit, 3))
