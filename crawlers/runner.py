@@ -2,7 +2,9 @@
 
 Scrapy's reactor can run only once per OS process, so every call of :func:`run_crawl` spawns a child
 (multiprocessing "spawn"), runs all sources there concurrently, and returns the per-source stats and totals.
-It may be called repeatedly from the same parent (CLI, scheduler, tests).
+It may be called repeatedly from the same parent (CLI, scheduler, tests). With the Yijian item pipeline, the child
+first starts the processing workers (``pipelines.workers``: decode → index in their own processes, one core each,
+dying with the child) and reports their peak memory next to its own.
 
 Distributed mode: when ``settings.redis_url`` is set the scheduler is crawlers.frontier's (scrapy-redis's, plus
 recovery of what a killed worker had taken, waiting out Redis outages, and a ledger of fetches) and the dupefilter
