@@ -112,6 +112,12 @@ class Settings(BaseSettings):
         description="抓取时使用的 User-Agent（请写明单位与联系方式）",
     )
     ocr_enabled: bool = Field(True, description="是否对网页图片做文字识别（OCR）后一并分析")
+    processing_workers: int = Field(
+        1,
+        ge=0,
+        description="抓取时做解码、抽取、OCR、分析、入库和索引的独立工作进程数（与抓取进程分用 CPU 核）；"
+        "0 表示在抓取进程内用线程处理",
+    )
 
     redis_url: str | None = Field(None, description="分布式抓取用的 Redis 地址；不设则单进程抓取")
 

@@ -107,7 +107,10 @@ def crawl(label: str, source: SourceConfig, pipelines: dict[str, int] | None, da
         "pages": pages,
         "seconds": round(seconds, 2),
         "pages_per_s": round(pages / seconds, 1),
-        "peak_rss_mb": result.get("peak_rss_mb"),
+        "peak_rss_mb": round(result.get("peak_rss_mb", 0) + result.get("workers_peak_rss_mb", 0), 1),
+        "crawl_process_peak_rss_mb": result.get("peak_rss_mb"),
+        "workers_peak_rss_mb": result.get("workers_peak_rss_mb"),
+        "worker_restarts": result.get("worker_restarts"),
         "outcomes": {k.split("/")[-1]: v for k, v in totals.items() if k.startswith("yijian/outcome/")},
     }
 
@@ -148,10 +151,15 @@ def main() -> None:
     result = {"pages_in_site": n + 1, "classifier": f"{clf.name} {clf.version}", "rows": rows}
     print(f"\nDemo web mirror: {n + 1} pages ({args.copies} copies of {len(mirror.pages)} demo pages + hub)")
     print(f"classifier: {result['classifier']}\n")
-    print("| system | pages | seconds | pages/s | peak RSS (MB) |")
-    print("|---|---:|---:|---:|---:|")
+    print("| system | pages | seconds | pages/s | ratio | peak RSS (MB): crawl + workers |")
+    print("|---|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['system']} | {r['pages']} | {r['seconds']} | {r['pages_per_s']} | {r['peak_rss_mb']} |")
+        ratio = r["pages_per_s"] / rows[0]["pages_per_s"] if rows[0]["pages_per_s"] else 0.0
+        rss = f"{r['peak_rss_mb']} ({r['crawl_process_peak_rss_mb']} + {r['workers_peak_rss_mb']})"
+        print(f"| {r['system']} | {r['pages']} | {r['seconds']} | {r['pages_per_s']} | {ratio:.0%} | {rss} |")
+    result["ratio"] = (
+        round(rows[1]["pages_per_s"] / rows[0]["pages_per_s"], 3) if rows[0]["pages_per_s"] else None
+    )
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "pipeline.json").write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")

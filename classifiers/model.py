@@ -183,6 +183,72 @@ def split_windows(text: str, max_chars: int, max_windows: int) -> list[str]:
 _infer_lock = threading.Lock()
 
 
+class BatchEncoder:
+    """A model directory's ``tokenizer.json`` through the ``tokenizers`` library, set up as transformers' fast
+    XLM-R tokenizer sets it up (transformers ≥ 5 rebuilds the pipeline from the class: the precompiled normalizer
+    alone, whitespace split + Metaspace pre-tokenizer): the same ids and masks for ``(texts, padding=True,
+    truncation=True, max_length=n, return_tensors="pt")`` — right padding to the longest, ``longest_first``
+    truncation, special tokens added — without importing transformers (~3 s of a crawl's start-up).
+    tests/test_model.py checks the equality against AutoTokenizer. Only that call is supported."""
+
+    TOKENIZER_CLASSES = ("XLMRobertaTokenizerFast", "XLMRobertaTokenizer")
+
+    def __init__(self, model_dir: Path, pad_token: str = "<pad>") -> None:
+        from tokenizers import Tokenizer
+
+        spec = json.loads((model_dir / "tokenizer.json").read_text(encoding="utf-8"))
+        norm = spec.get("normalizer") or {}
+        if norm.get("type") == "Sequence":
+            precompiled = [n for n in norm.get("normalizers", []) if n.get("type") == "Precompiled"]
+            spec["normalizer"] = precompiled[0] if precompiled else None
+        meta = spec.get("pre_tokenizer") or {}
+        replacement = meta.get("replacement", "▁")
+        spec["pre_tokenizer"] = {
+            "type": "Sequence",
+            "pretokenizers": [
+                {"type": "WhitespaceSplit"},
+                {"type": "Metaspace", "replacement": replacement, "prepend_scheme": "always", "split": True},
+            ],
+        }
+        self._tok = Tokenizer.from_str(json.dumps(spec))
+        pad_id = self._tok.token_to_id(pad_token)
+        if pad_id is None:
+            raise ModelError(f"{model_dir / 'tokenizer.json'} 没有填充符 {pad_token}")
+        self.pad_token_id = pad_id
+        self._tok.enable_padding(pad_id=pad_id, pad_token=pad_token)
+        self._max_length: int | None = None
+
+    @classmethod
+    def supports(cls, model_dir: Path) -> bool:
+        try:
+            config = json.loads((model_dir / "tokenizer_config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        known = config.get("tokenizer_class") in cls.TOKENIZER_CLASSES
+        return known and (model_dir / "tokenizer.json").is_file()
+
+    def __call__(
+        self,
+        texts: Sequence[str],
+        *,
+        padding: bool = True,
+        truncation: bool = True,
+        max_length: int,
+        return_tensors: str = "pt",
+    ) -> dict[str, Any]:
+        if not (padding and truncation and return_tensors == "pt"):
+            raise ValueError("BatchEncoder supports padding=True, truncation=True, return_tensors='pt' only")
+        torch = _torch()
+        if max_length != self._max_length:
+            self._tok.enable_truncation(max_length=max_length, strategy="longest_first")
+            self._max_length = max_length
+        encs = self._tok.encode_batch(list(texts), add_special_tokens=True)
+        return {
+            "input_ids": torch.tensor([e.ids for e in encs], dtype=torch.long),
+            "attention_mask": torch.tensor([e.attention_mask for e in encs], dtype=torch.long),
+        }
+
+
 NETWORKS = ("student", "transformer")
 
 
@@ -214,14 +280,16 @@ class ModelClassifier:
             if not isinstance(student_cfg, dict):
                 raise ModelError(f"模型目录没有学生模型: {self.model_dir}")
             self.precision = precision or str(student_cfg.get("precision", "float32"))
-            self.net, self.tokenizer = self._load_student(student_cfg, self.precision)
+            self.net, self.encoder = self._load_student(student_cfg, self.precision)
+            self._tokenizer = None  # transformers' tokenizer: loaded only if asked for (``tokenizer``)
             self.meta = meta
             self.version = f"{self.meta.version}/student"
             self.thresholds = {k: float(v) for k, v in student_cfg.get("thresholds", {}).items()}
             self.assist_thresholds = dict(student_cfg.get("rule_assist_thresholds", {}))
         else:
             # default precision: the one the thresholds were tuned with (see load_network)
-            self.net, self.tokenizer, self.meta = load_network(self.model_dir, dtype=precision)
+            self.net, self._tokenizer, self.meta = load_network(self.model_dir, dtype=precision)
+            self.encoder = self._tokenizer
             self.precision = precision or str(self.meta.extra.get("precision", "bfloat16"))
             self.version = self.meta.version
             self.thresholds = dict(self.meta.thresholds)
@@ -234,15 +302,29 @@ class ModelClassifier:
         if threads:
             _torch().set_num_threads(threads)
 
-    def _load_student(self, cfg: dict, precision: str):
-        from transformers import AutoTokenizer
+    @property
+    def tokenizer(self) -> Any:
+        """transformers' tokenizer of the model directory (benchmarks and training use its full API)."""
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
 
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            self._tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir))
+        return self._tokenizer
+
+    def _load_student(self, cfg: dict, precision: str):
         from classifiers.student import STUDENT_FILE, load_student
 
         if not (self.model_dir / STUDENT_FILE).is_file():
             raise ModelError(f"模型目录缺少 {STUDENT_FILE}: {self.model_dir}")
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        tok = AutoTokenizer.from_pretrained(str(self.model_dir))
+        tok: Any
+        if BatchEncoder.supports(self.model_dir):
+            try:
+                tok = BatchEncoder(self.model_dir)
+            except Exception as exc:  # tokenizers raises its own Exception type for unreadable files
+                raise ModelError(f"分词器无法加载: {exc}") from exc
+        else:  # another tokenizer class: transformers' own
+            tok = self.tokenizer
         pad = tok.pad_token_id if tok.pad_token_id is not None else 1
         try:
             net = load_student(self.model_dir, cfg, pad, precision)
@@ -264,7 +346,7 @@ class ModelClassifier:
         with _infer_lock, torch.inference_mode():
             for b in range(0, len(order), self.batch_size):
                 idx = order[b : b + self.batch_size]
-                enc = self.tokenizer(
+                enc = self.encoder(
                     [windows[k] for k in idx],
                     padding=True,
                     truncation=True,

@@ -2,7 +2,9 @@
 
 Scrapy's reactor can run only once per OS process, so every call of :func:`run_crawl` spawns a child
 (multiprocessing "spawn"), runs all sources there concurrently, and returns the per-source stats and totals.
-It may be called repeatedly from the same parent (CLI, scheduler, tests).
+It may be called repeatedly from the same parent (CLI, scheduler, tests). With the Yijian item pipeline, the child
+first starts the processing workers (``pipelines.workers``: decode → index in their own processes, one core each,
+dying with the child) and reports their peak memory next to its own.
 
 Distributed mode: when ``settings.redis_url`` is set the scheduler is crawlers.frontier's (scrapy-redis's, plus
 recovery of what a killed worker had taken, waiting out Redis outages, and a ledger of fetches) and the dupefilter
@@ -35,7 +37,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ITEM_PIPELINES: dict[str, int] = {"pipelines.scrapy_adapter.YijianPipeline": 300}
+YIJIAN_PIPELINE = "pipelines.scrapy_adapter.YijianPipeline"
+DEFAULT_ITEM_PIPELINES: dict[str, int] = {YIJIAN_PIPELINE: 300}
 
 
 class CrawlError(RuntimeError):
@@ -114,32 +117,46 @@ def _totals(per_source: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def _crawl_in_child(payload: dict[str, Any]) -> dict[str, Any]:
-    from scrapy.crawler import CrawlerProcess
-    from scrapy.settings import Settings as ScrapySettings
+    workers = None
+    if YIJIAN_PIPELINE in (payload["scrapy_settings"].get("ITEM_PIPELINES") or {}):
+        from pipelines.workers import release_pool, start_workers
 
-    from crawlers.spiders import spider_for
-    from domain.sources import SourceConfig
+        # first thing, before Scrapy is imported: the workers load the model while this process starts Scrapy
+        workers = start_workers(payload["scrapy_settings"].get("YIJIAN_DATA_DIR"))
 
-    s = ScrapySettings()
-    s.setmodule("crawlers.settings", priority="project")
-    s.update(payload["scrapy_settings"], priority="cmdline")
-    process = CrawlerProcess(s)
-    crawlers = []
-    for raw in payload["sources"]:
-        source = SourceConfig.model_validate(raw)
-        crawler = process.create_crawler(spider_for(source.type))
-        crawlers.append((source.id, crawler))
-        process.crawl(crawler, source=source)
-    process.start()
+    try:
+        from scrapy.crawler import CrawlerProcess
+        from scrapy.settings import Settings as ScrapySettings
+
+        from crawlers.spiders import spider_for
+        from domain.sources import SourceConfig
+
+        s = ScrapySettings()
+        s.setmodule("crawlers.settings", priority="project")
+        s.update(payload["scrapy_settings"], priority="cmdline")
+        process = CrawlerProcess(s)
+        crawlers = []
+        for raw in payload["sources"]:
+            source = SourceConfig.model_validate(raw)
+            crawler = process.create_crawler(spider_for(source.type))
+            crawlers.append((source.id, crawler))
+            process.crawl(crawler, source=source)
+        process.start()
+    finally:
+        if workers is not None:
+            release_pool(workers)
     per_source = {sid: _jsonable(crawler.stats.get_stats()) for sid, crawler in crawlers}
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    browsers = resource.getrusage(resource.RUSAGE_CHILDREN)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
         "per_source": per_source,
         "totals": _totals(per_source),
-        # ru_maxrss is in KiB on Linux; children = Chromium for render: js sources
+        # ru_maxrss is in KiB on Linux; children = the processing workers and Chromium for render: js sources
         "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-        "children_peak_rss_mb": round(browsers.ru_maxrss / 1024, 1),
+        "children_peak_rss_mb": round(children.ru_maxrss / 1024, 1),
+        # the processing workers' peaks, summed over the workers
+        "workers_peak_rss_mb": workers.peak_rss_mb if workers is not None else 0.0,
+        "worker_restarts": workers.restarts if workers is not None else 0,
     }
 
 

@@ -648,10 +648,14 @@ def density_text(root: Any, *, _retry: bool = True) -> tuple[str, Any | None]:
 def trafilatura_text(html: str, url: str = "") -> str:
     import trafilatura
 
+    # fast=True: no readability/jusText fallback comparison. jusText has no Chinese stoplist, so on Chinese pages
+    # it cost ~40 % of the extraction time and never changed the text we keep (bench/extraction_eval.py, real data
+    # and the gate's fixtures: the same body F1 on every page; docs/decisions.md).
     try:
         text = trafilatura.extract(
             html,
             url=url or None,
+            fast=True,
             favor_recall=True,
             include_comments=False,
             include_tables=True,

@@ -4,6 +4,9 @@ The engine loads once, lazily, on first use (about 1–2 s) and is shared by all
 because the machine is small and ONNX Runtime already uses the cores. Nothing is downloaded: RapidOCR ships
 its PP-OCR det/rec/cls models inside the wheel.
 
+The same image (same bytes) is read once per process: a site's banner or ad poster recurs on many of its pages,
+so the text of the last ``CACHE_SIZE`` images is kept by their SHA-256.
+
 Detection runs with the image's long side limited to 960 px (RapidOCR's default scales the *short* side up to
 736 px, which made a 640×120 banner cost ~7 s instead of ~0.3 s). Long posters (typical of WeChat ads) are cut
 into roughly square tiles first so their text stays readable after that limit.
@@ -11,13 +14,15 @@ into roughly square tiles first so their text stays readable after that limit.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import threading
 import warnings
+from collections import OrderedDict
 from typing import Any
 
-__all__ = ["MIN_SIDE", "ocr_image"]
+__all__ = ["CACHE_SIZE", "MIN_SIDE", "THREADS", "ocr_image"]
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +30,17 @@ MIN_SIDE = 16  # px: smaller images (icons, tracking pixels) carry no readable t
 _MAX_PIXELS = 60_000_000  # decompression-bomb guard
 _TILE_RATIO = 1.3  # tile height relative to width for tall images
 _OVERLAP = 48  # px shared by neighbouring tiles so a text line cut by a tile edge is read whole once
+CACHE_SIZE = 512  # images whose text is kept (by SHA-256 of their bytes)
+# ONNX Runtime threads; set before the first image. A processing worker process (pipelines.workers) uses 1: with
+# 2 on a loaded 2-core machine the threads spun against the crawler (~1.4x slower per image).
+THREADS = 2
 
 _engine: Any = None
 _engine_lock = threading.Lock()
 _warned_unavailable = False
 _run_lock = threading.Lock()
+_cache: OrderedDict[str, str] = OrderedDict()
+_cache_lock = threading.Lock()
 
 
 class OCRUnavailable(RuntimeError):
@@ -51,7 +62,7 @@ def _get_engine() -> Any:
                         "Global.use_cls": False,
                         "Det.limit_type": "max",
                         "Det.limit_side_len": 960,
-                        "EngineConfig.onnxruntime.intra_op_num_threads": 2,
+                        "EngineConfig.onnxruntime.intra_op_num_threads": THREADS,
                     }
                 )
     return _engine
@@ -101,6 +112,21 @@ def ocr_image(data: bytes) -> str:
     """
     if not data:
         return ""
+    key = hashlib.sha256(data).hexdigest()
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    text = _read(data)
+    if _engine is not None:  # not cached while the engine is unavailable
+        with _cache_lock:
+            _cache[key] = text
+            while len(_cache) > CACHE_SIZE:
+                _cache.popitem(last=False)
+    return text
+
+
+def _read(data: bytes) -> str:
     global _warned_unavailable
     try:
         engine = _get_engine()

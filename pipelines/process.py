@@ -263,7 +263,7 @@ class Processor:
         fault_point("after_save", len(items))
         touched = [o.doc_id for o in saved if o.changed or o.created or o.unanalysed]
         if touched and self.indexer is not None:
-            self.indexer.index(touched)  # already queued; this pushes the queue
+            self.indexer.index(touched, queued=True)  # queued by save_many; this pushes the queue
         fault_point("after_index", len(items))
         out = []
         for (page, _, _, analysis), o in zip(pages, saved, strict=True):

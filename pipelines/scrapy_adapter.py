@@ -1,7 +1,9 @@
 """Thin Scrapy adapter around ``pipelines.process.Processor``.
 
 Reads ``YIJIAN_DATA_DIR`` and ``YIJIAN_RUN_ID`` from the Scrapy settings. The blocking stages (decode, extract,
-OCR, classification, storage) run in worker threads so the reactor keeps fetching; a page's images are fetched
+OCR, classification, storage) run in ``Settings.processing_workers`` worker processes shared by every crawler of
+the crawl process (``pipelines.workers``: the reactor and the analysis use separate cores), or, with 0, in threads
+of the crawl process itself, so the reactor keeps fetching either way; a page's images are fetched
 through the crawler's own downloader (same politeness, same caps) between the two stages. Pages that reach the
 analysis stage together are classified in one batch (``YIJIAN_ANALYZE_BATCH``, waiting at most
 ``YIJIAN_ANALYZE_WAIT`` seconds for a batch to fill), so the model runs batched. Decoding and extraction of a page
@@ -22,6 +24,8 @@ from scrapy.crawler import Crawler
 from config import get_settings
 from domain import PageItem
 from pipelines.process import PAGE_BUDGET_S, Outcome, Prepared, Processor
+from pipelines.workers import WorkerPool, release_pool, shared_pool
+from store.db import Store
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +33,10 @@ log = logging.getLogger(__name__)
 class YijianPipeline:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        self.processor: Processor | None = None
+        self.processor: Processor | None = None  # in-process mode (processing_workers = 0)
+        self.pool: WorkerPool | None = None  # worker-process mode
+        self.store: Store | None = None  # errors recorded by the adapter itself
+        self.source_meta: dict[str, tuple[str | None, str | None]] = {}
         data_dir = crawler.settings.get("YIJIAN_DATA_DIR")
         self.settings = get_settings(data_dir=data_dir)
         run_id = crawler.settings.get("YIJIAN_RUN_ID")
@@ -48,33 +55,63 @@ class YijianPipeline:
 
     def open_spider(self) -> None:
         source = getattr(self.crawler.spider, "source", None)
-        self.processor = Processor.from_settings(self.settings, sources=[source] if source else None)
+        if source is not None:
+            self.source_meta = {source.id: (source.institution, source.region or None)}
+        if self.settings.processing_workers > 0:
+            self.store = Store.from_settings(self.settings)
+            self.pool = shared_pool(self.settings)
+        else:
+            self.processor = Processor.from_settings(self.settings, sources=[source] if source else None)
+            self.store = self.processor.store
 
     def close_spider(self) -> None:
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            try:
+                release_pool(pool)
+            finally:
+                if self.store is not None:
+                    self.store.close()
         if self.processor is not None:
             self.processor.close()
+        self.store = None
+
+    @property
+    def _open(self) -> bool:
+        return self.pool is not None or self.processor is not None
+
+    async def _prepare(self, item: PageItem) -> Prepared | Outcome:
+        if self.pool is not None:
+            return await self.pool.prepare(item, self.run_id, self.page_budget_s)
+        assert self.processor is not None
+        return await asyncio.wait_for(
+            asyncio.to_thread(self.processor.prepare, item, self.run_id), self.page_budget_s
+        )
+
+    async def _finish_many(self, batch: list[tuple[Prepared, dict[str, bytes]]]) -> list[Outcome]:
+        if self.pool is not None:
+            return await self.pool.finish_many(batch, self.run_id, self.source_meta)
+        assert self.processor is not None
+        return await asyncio.to_thread(self.processor.finish_many, batch, self.run_id)
+
+    async def _record_error(self, item: PageItem, kind: str, detail: str) -> None:
+        if self.store is not None:
+            await asyncio.to_thread(
+                self.store.record_error, self.run_id, item.source_id, item.url, kind, detail
+            )
 
     async def process_item(self, item: Any) -> Any:
-        if not isinstance(item, PageItem) or self.processor is None:
+        if not isinstance(item, PageItem) or not self._open:
             return item
         stats = self.crawler.stats
         try:
             try:
                 # decode + extract under the per-page time budget (the thread cannot be killed, but the crawl
                 # goes on and the page is recorded; prepare writes nothing but an unchanged mark or an error)
-                prep = await asyncio.wait_for(
-                    asyncio.to_thread(self.processor.prepare, item, self.run_id), self.page_budget_s
-                )
+                prep = await self._prepare(item)
             except TimeoutError:
                 detail = f"解码与抽取超过每页时间预算（{self.page_budget_s:g} 秒）"
-                await asyncio.to_thread(
-                    self.processor.store.record_error,
-                    self.run_id,
-                    item.source_id,
-                    item.url,
-                    "timeout",
-                    detail,
-                )
+                await self._record_error(item, "timeout", detail)
                 prep = Outcome("error", item.url, error_kind="timeout")
             if isinstance(prep, Outcome):
                 outcome = prep
@@ -83,9 +120,7 @@ class YijianPipeline:
                 outcome = await self._finish_batched(prep, images)
         except Exception as exc:  # a bug in one stage must not stop the crawl: record it as data
             log.exception("processing failed for %s", item.url)
-            self.processor.store.record_error(
-                self.run_id, item.source_id, item.url, "parse_error", f"{type(exc).__name__}: {exc}"
-            )
+            await self._record_error(item, "parse_error", f"{type(exc).__name__}: {exc}")
             outcome = Outcome("error", item.url, error_kind="parse_error")
         if stats is not None:
             stats.inc_value(f"yijian/outcome/{outcome.kind}")
@@ -117,16 +152,14 @@ class YijianPipeline:
         batch, self._pending = self._pending, []
         if not batch:
             return
-        if self.processor is None:  # closed under us: fail the waiting pages rather than leave them hanging
+        if not self._open:  # closed under us: fail the waiting pages rather than leave them hanging
             for _, _, fut in batch:
                 if not fut.done():
                     fut.set_exception(RuntimeError("pipeline closed"))
             return
         async with self._lock:  # one batch in the model at a time; the next one fills meanwhile
             try:
-                outcomes = await asyncio.to_thread(
-                    self.processor.finish_many, [(p, imgs) for p, imgs, _ in batch], self.run_id
-                )
+                outcomes = await self._finish_many([(p, imgs) for p, imgs, _ in batch])
             except Exception:
                 if len(batch) == 1:
                     raise_into = batch[0][2]
@@ -137,7 +170,7 @@ class YijianPipeline:
                 log.warning("batch of %d failed; processing its pages one by one", len(batch), exc_info=True)
                 for prep, imgs, fut in batch:
                     try:
-                        outcome = await asyncio.to_thread(self.processor.finish, prep, self.run_id, imgs)
+                        (outcome,) = await self._finish_many([(prep, imgs)])
                     except Exception as exc:
                         fut.set_exception(exc)
                     else:

@@ -143,12 +143,18 @@ class Documents(Database):
 
             outcomes = []
             queued: list[str] = []
+            # the batch's documents in one statement (row-locked on PostgreSQL) instead of one query per page
+            known: dict[str, Document | None] = dict.fromkeys(unique(p["doc_id"] for p in preps))
+            for chunk in chunks(list(known)):
+                for doc in s.scalars(select(Document).where(Document.id.in_(chunk)).with_for_update()):
+                    known[doc.id] = doc
             for item, prep in zip(items, preps, strict=True):
-                out = self._save_version_tx(s, **prep)
+                out = self._save_version_tx(s, **prep, known=known)
                 analysis = item.get("analysis")
                 redo = out.changed or out.unanalysed
                 if analysis is not None and redo:
-                    self._save_analysis_tx(s, out.version_id, *analysis)
+                    # a version written by this transaction has no findings yet and no other reader
+                    self._save_analysis_tx(s, out.version_id, *analysis, fresh=out.changed)
                 if item.get("simhash") is not None and redo:
                     s.flush()
                     self._fingerprint_tx(s, out.doc_id, int(item["simhash"]))
@@ -212,10 +218,16 @@ class Documents(Database):
         rendered: bool,
         institution_id: str | None,
         region: str | None,
+        known: dict[str, Document | None] | None = None,
     ) -> SaveOutcome:
+        """``known``: the documents of this transaction's batch already read (None = not in the store); the
+        document created here is added to it."""
         canon = canonical_url(final_url)
         fetched = fetched_at
-        doc = s.get(Document, doc_id, with_for_update=True)  # row lock on PostgreSQL
+        if known is not None and doc_id in known:
+            doc = known[doc_id]
+        else:
+            doc = s.get(Document, doc_id, with_for_update=True)  # row lock on PostgreSQL
         created = doc is None
         if doc is None:
             doc = Document(
@@ -235,6 +247,8 @@ class Documents(Database):
                 status=extracted.status or "ok",
             )
             s.add(doc)
+            if known is not None:
+                known[doc_id] = doc
         else:
             doc.url = final_url
             doc.requested_url = canonical_url(url)
@@ -343,18 +357,26 @@ class Documents(Database):
         labels: list[str],
         scores: dict[str, float],
         findings: list[Finding],
+        *,
+        fresh: bool = False,
     ) -> None:
-        version = s.get(DocumentVersion, version_id, with_for_update=True)
+        """``fresh``: the version was added by this very transaction (in the session, no findings yet)."""
+        version = (
+            s.get(DocumentVersion, version_id)
+            if fresh
+            else s.get(DocumentVersion, version_id, with_for_update=True)
+        )
         if version is None:
             raise KeyError(f"no document version {version_id}")
         version.labels = unique(str(label) for label in labels)
         version.scores = _clean_scores(scores)
         version.analyzed_at = utcnow()
         existing: dict[tuple, list[FindingRow]] = defaultdict(list)
-        for old in s.scalars(
-            select(FindingRow).where(FindingRow.version_id == version_id).order_by(FindingRow.id)
-        ):
-            existing[_finding_key(old)].append(old)
+        if not fresh:
+            for old in s.scalars(
+                select(FindingRow).where(FindingRow.version_id == version_id).order_by(FindingRow.id)
+            ):
+                existing[_finding_key(old)].append(old)
         for f in findings:
             bucket = existing.get(_finding_key(f))
             row: FindingRow | None = bucket.pop(0) if bucket else None

@@ -49,13 +49,15 @@ class Indexer:
 
     # -- public ------------------------------------------------------------------------------------------------
 
-    def index(self, doc_ids: list[str]) -> bool:
+    def index(self, doc_ids: list[str], *, queued: bool = False) -> bool:
         """Index these documents (current versions from the store), after the older backlog. Returns False when
-        the backend is unreachable (they wait in the outbox); never raises for that."""
+        the backend is unreachable (they wait in the outbox); never raises for that. ``queued=True``: the ids are
+        already in the outbox (written in the same transaction as the documents), so no write-ahead."""
         ids = list(dict.fromkeys(doc_ids))
         if not ids:
             return True
-        self.store.outbox_add(ids)  # write-ahead
+        if not queued:
+            self.store.outbox_add(ids)  # write-ahead
         if time.monotonic() < self._down_until:
             return False
         with self._lock:

@@ -78,6 +78,39 @@ def test_split_windows() -> None:
 
 
 @needs_model
+@needs_model
+def test_batch_encoder_matches_transformers_tokenizer() -> None:
+    """The student encodes without importing transformers; its ids and masks must equal AutoTokenizer's for the
+    same call (runs of spaces, line breaks, full-width forms, emoji, control and rare characters, truncation)."""
+    import random
+
+    from transformers import AutoTokenizer
+
+    from classifiers.model import BatchEncoder
+
+    hf = AutoTokenizer.from_pretrained(str(DEFAULT_MODEL_DIR))
+    ours = BatchEncoder(DEFAULT_MODEL_DIR)
+    rnd = random.Random(5)
+    texts = [
+        *SENTENCES,
+        "",
+        " ",
+        "标题\n\n正文  两个空格\t制表\n",
+        "ＡＢＣ１２３全角",
+        "😀👍🏻 医院",
+        "x\x00y\u200b隐藏",
+    ]
+    texts += ["".join(chr(rnd.randint(0x20, 0x9FFF)) for _ in range(rnd.randint(0, 400))) for _ in range(60)]
+    texts += ["本院专家保证一次根治。 " * 40]  # longer than max_length: truncated
+    for i in range(0, len(texts), 8):
+        batch = texts[i : i + 8]
+        a = hf(batch, padding=True, truncation=True, max_length=128, return_tensors="pt")
+        b = ours(batch, padding=True, truncation=True, max_length=128, return_tensors="pt")
+        assert a["input_ids"].tolist() == b["input_ids"].tolist(), batch
+        assert a["attention_mask"].tolist() == b["attention_mask"].tolist(), batch
+    assert ours.pad_token_id == hf.pad_token_id
+
+
 def test_model_classifier_contract(clf: ModelClassifier) -> None:
     from classifiers.base import Classifier
 

@@ -81,3 +81,24 @@ def test_concurrent_calls_share_one_engine():
     for t in threads:
         t.join()
     assert results == ["正规医院"] * 3
+
+
+def test_the_same_image_is_read_once():
+    """A banner that recurs on every page of a site is OCR'd once per process: its text comes from the cache by
+    the image's SHA-256 (the engine is not run again), and another image is read afresh."""
+    import hashlib
+
+    from pipelines import ocr
+
+    banner = _png(["名医坐诊 包治百病"], (600, 120))
+    first = ocr_image(banner)
+    assert "包治百病" in _compact(first)
+    assert ocr._cache[hashlib.sha256(banner).hexdigest()] == first
+    engine, ocr._engine = ocr._engine, None  # were the engine needed, ocr_image would load a new one…
+    try:
+        ocr._warned_unavailable = False
+        assert ocr_image(banner) == first
+        assert ocr._engine is None  # … so it was not
+    finally:
+        ocr._engine = engine
+    assert "无效退款" in _compact(ocr_image(_png(["无效退款"], (400, 110))))

@@ -282,6 +282,46 @@ def test_save_many_batches_versions_and_analysis(store: Store) -> None:
     assert store.save_many([]) == []
 
 
+def test_save_many_reads_the_batch_documents_once_and_keeps_versions_apart(store: Store) -> None:
+    """The batch's documents are read in one statement: a known document that changed gets version 2 with its
+    own findings (the old version keeps its own), and a new page seen twice with different content in one batch
+    becomes one document with two versions, the findings on the second only."""
+    old = save(store, "http://a.cn/c0", "旧的一次治愈")
+    store.save_analysis(old.version_id, ["exaggerated_efficacy"], {}, [rule_hit(2, 6)])
+
+    def item(url: str, text: str, hits: list[Finding]) -> dict:
+        return {
+            "run_id": None, "source_id": "src", "url": url, "final_url": url,
+            "extracted": Extracted(url=url, title="批量", text=text), "content_hash": f"h:{text}",
+            "raw": text.encode(), "headers": {}, "fetched_at": T0, "rendered": False, "institution_id": None,
+            "region": None, "analysis": (["exaggerated_efficacy"] if hits else [], {}, hits), "index": True,
+        }  # fmt: skip
+
+    outs = store.save_many(
+        [
+            item("http://a.cn/c0", "新的正常内容", []),
+            item("http://a.cn/c1", "一次治愈", [rule_hit(0, 4)]),
+            item("http://a.cn/c1", "保证一次治愈", [rule_hit(2, 6), rule_hit(0, 2)]),
+        ]
+    )
+    assert [(o.created, o.changed, o.version) for o in outs] == [
+        (False, True, 2),
+        (True, True, 1),
+        (False, True, 2),
+    ]
+    changed = store.get_document(old.doc_id)
+    assert (
+        changed["version"]["version"] == 2
+        and changed["findings"] == []
+        and changed["version"]["labels"] == []
+    )
+    twice = store.get_document(outs[1].doc_id)
+    assert len(twice["versions"]) == 2 and twice["version"]["version"] == 2
+    assert sorted((f["start"], f["end"]) for f in twice["findings"]) == [(0, 2), (2, 6)]
+    assert store.stats()["findings"] == 2  # current versions only
+    assert sorted(store.outbox_pending()) == sorted({old.doc_id, outs[1].doc_id})
+
+
 def test_validators_round_trip_and_mark_unchanged(store: Store) -> None:
     assert store.validators("http://a.cn/5") == (None, None)
     assert store.mark_unchanged("http://a.cn/5", None) is None

@@ -1,0 +1,315 @@
+"""Processing worker processes: the CPU-bound stages (decode, extract, OCR, analysis, storage, indexing) of a crawl
+run in child processes, so the crawler's reactor and the analysis each get a core instead of sharing one
+interpreter lock.
+
+One :class:`WorkerPool` per crawl process (``shared_pool``), shared by every crawler (source) of that process:
+``Settings.processing_workers`` processes, each with one ``pipelines.process.Processor`` (model, rules, store,
+indexer) built when it starts, so the model loads while the crawler already fetches. The calls are stateless (a
+page's ``Prepared`` travels back to the crawler and with its images to the worker again), so any worker can take
+any call. Guarantees:
+
+* a worker dies with the crawl process (``PR_SET_PDEATHSIG`` on Linux; the processes are started from the
+  reactor's thread, which lives as long as the crawl process);
+* a worker that dies (killed, out of memory, a crash in a C extension) breaks only the calls in flight: the pool
+  is restarted and each such call is run once more; a call that breaks the new pool too raises
+  :class:`WorkerDied` (the adapter records its pages as errors). A store write a dying worker had begun is rolled
+  back by the database; one it had committed is found unchanged by the retry (one version per document);
+* a call's time budget counts from the moment a worker starts it (workers stamp the start in shared memory), not
+  from when it was queued; past it the pool is restarted (:meth:`WorkerPool.restart`: killing is the only way to
+  stop a runaway parse) and the calls queued with it are run on the new pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import resource
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from config import Settings
+    from domain import PageItem
+    from pipelines.process import Outcome, Prepared, Processor
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Calls in the pool at once (queued or running); their start stamps live in a ring of RING slots.
+MAX_IN_FLIGHT = 32
+RING = 4 * MAX_IN_FLIGHT
+THREADS_PER_WORKER = 1
+
+
+class WorkerDied(RuntimeError):
+    """A processing worker process died twice while running the same call."""
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Linux: the kernel SIGKILLs this process when its parent dies (no orphan writing to the store behind the
+    next run's back); elsewhere best effort only."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+# --- in the worker process ------------------------------------------------------------------------------------
+
+_processor: Processor | None = None
+_init_error: BaseException | None = None
+_stamps: Any = None  # shared array of call start times (time.monotonic(), system-wide on Linux)
+
+
+def _init_worker(settings: Settings, parent_pid: int, stamps: Any, build: bool = True) -> None:
+    """ProcessPoolExecutor initializer: build the Processor now (the model loads while the crawler fetches). A
+    failure is kept and raised by every call, with its real cause, rather than a bare broken pool."""
+    global _processor, _init_error, _stamps
+    die_with_parent(parent_pid)
+    _stamps = stamps
+    # One core per worker: torch's default of one OpenMP thread per core made the model ~6x slower on a loaded
+    # 2-core machine (threads spinning against the crawler and each other); scale out with more workers instead.
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, str(THREADS_PER_WORKER))
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from pipelines import ocr
+
+    ocr.THREADS = THREADS_PER_WORKER
+    if not build:
+        return
+    try:
+        from pipelines.process import Processor
+
+        _processor = Processor.from_settings(settings)
+    except BaseException as exc:  # noqa: BLE001 - reported by every call
+        _init_error = exc
+
+
+def _run(call_id: int, fn: Callable[..., T], *args: Any) -> T:
+    if _stamps is not None:
+        _stamps[call_id % RING] = time.monotonic()
+    return fn(*args)
+
+
+def _proc() -> Processor:
+    if _processor is None:
+        raise RuntimeError(f"处理进程初始化失败: {type(_init_error).__name__}: {_init_error}")
+    return _processor
+
+
+def _prepare(page: PageItem, run_id: int | None) -> Prepared | Outcome:
+    return _proc().prepare(page, run_id)
+
+
+def _finish_many(
+    batch: list[tuple[Prepared, dict[str, bytes]]],
+    run_id: int | None,
+    source_meta: dict[str, tuple[str | None, str | None]],
+) -> list[Outcome]:
+    proc = _proc()
+    proc.source_meta = source_meta
+    return proc.finish_many(batch, run_id)
+
+
+def _peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _vm_hwm_mb(pid: int) -> float | None:
+    """Peak resident memory of process ``pid`` in MB (Linux ``/proc``), None where unavailable."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _pid() -> int:
+    return os.getpid()
+
+
+# --- in the crawl process -------------------------------------------------------------------------------------
+
+
+class WorkerPool:
+    """``workers`` processing processes behind an asyncio API; restarted when one dies."""
+
+    def __init__(self, settings: Settings, workers: int, *, build_processor: bool = True) -> None:
+        """``build_processor=False``: bare workers (no Processor), for tests of the process mechanics."""
+        self.settings = settings
+        self.workers = max(1, int(workers))
+        self.build_processor = build_processor
+        self._executor: ProcessPoolExecutor | None = None
+        self._generation = 0
+        self._slots: asyncio.Semaphore | None = None
+        self._stamps: Any = None
+        self._next_call = 0
+        self.restarts = 0
+        self.peak_rss_mb = 0.0
+
+    def start(self) -> None:
+        """Start the processes now (call from the reactor's thread: the death signal is tied to the thread that
+        started them)."""
+        if self._executor is None:
+            import multiprocessing
+
+            ctx = multiprocessing.get_context("spawn")
+            if self._stamps is None:
+                self._stamps = ctx.RawArray("d", RING)
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=ctx,
+                initializer=_init_worker,
+                initargs=(self.settings, os.getpid(), self._stamps, self.build_processor),
+            )
+            for _ in range(self.workers):  # spawns each process now, from this thread
+                self._executor.submit(_pid)
+
+    async def call(self, fn: Callable[..., T], *args: Any, timeout: float | None = None) -> T:
+        """Run ``fn(*args)`` in a worker. A worker that dies under it: restart the pool and run it once more.
+        ``timeout``: seconds from the moment a worker starts the call; past it, the pool is restarted (the call's
+        work is killed) and TimeoutError raised."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        async with self._slots:
+            for attempt in (1, 2):
+                self.start()
+                generation = self._generation
+                assert self._executor is not None and self._stamps is not None
+                call_id, self._next_call = self._next_call, self._next_call + 1
+                self._stamps[call_id % RING] = 0.0
+                try:
+                    # submit raises BrokenProcessPool itself when the pool already saw a worker die
+                    fut = asyncio.get_running_loop().run_in_executor(self._executor, _run, call_id, fn, *args)
+                    return await self._wait(fut, call_id, timeout)
+                except TimeoutError:
+                    self.restart(generation, "time budget")
+                    raise
+                except BrokenProcessPool as exc:
+                    self.restart(generation, "worker died")
+                    if attempt == 2:
+                        raise WorkerDied(f"处理进程意外退出（{exc}）") from exc
+        raise AssertionError("unreachable")
+
+    async def _wait(self, fut: asyncio.Future[T], call_id: int, timeout: float | None) -> T:
+        if timeout is None:
+            return await fut
+        poll = min(timeout, 1.0)
+        while True:
+            done, _ = await asyncio.wait({fut}, timeout=poll)
+            if done:
+                return fut.result()
+            started = self._stamps[call_id % RING]
+            if not started:  # still queued behind other calls
+                poll = min(timeout, 1.0)
+                continue
+            left = timeout - (time.monotonic() - started)
+            if left <= 0:
+                fut.cancel()
+                raise TimeoutError
+            poll = left
+
+    def pids(self) -> list[int]:
+        """Process ids of the running workers."""
+        procs = getattr(self._executor, "_processes", None) or {}
+        return [p.pid for p in procs.values() if p.is_alive()]
+
+    def restart(self, generation: int, why: str) -> None:
+        """Kill the pool's processes (if ``generation`` is still the current pool) so the next call starts a new
+        one; calls in flight on the old pool fail with BrokenProcessPool and are retried by ``call``."""
+        if generation != self._generation or self._executor is None:
+            return  # another call already restarted it
+        log.warning("restarting the processing workers (%s)", why)
+        old, self._executor = self._executor, None
+        self._generation += 1
+        self.restarts += 1
+        for proc in list((getattr(old, "_processes", None) or {}).values()):
+            proc.kill()
+        # no cancel_futures: the pool's manager sees the killed processes and fails every call it held with
+        # BrokenProcessPool, which ``call`` retries on the new pool
+        old.shutdown(wait=False)
+
+    def close(self) -> None:
+        """Wait for the calls in flight, record the workers' peak memory, stop the processes."""
+        if self._executor is None:
+            return
+        peaks = [_vm_hwm_mb(pid) for pid in self.pids()]  # the sum over the workers, each read by the kernel
+        executor, self._executor = self._executor, None
+        try:
+            if peaks and None not in peaks:
+                self.peak_rss_mb = round(sum(p for p in peaks if p is not None), 1)
+            else:  # no /proc: ask the workers (a worker may answer twice: the largest one's peak × workers)
+                answers = [executor.submit(_peak_rss_mb) for _ in range(self.workers)]
+                self.peak_rss_mb = max(f.result(timeout=60) for f in answers) * self.workers
+        except Exception as exc:  # a broken pool at close: nothing left to measure
+            log.info("could not read the workers' peak memory: %s", exc)
+        executor.shutdown(wait=True, cancel_futures=True)
+
+    # -- the stages --------------------------------------------------------------------------------------------
+
+    async def prepare(self, page: PageItem, run_id: int | None, timeout: float | None) -> Prepared | Outcome:
+        return await self.call(_prepare, page, run_id, timeout=timeout)
+
+    async def finish_many(
+        self,
+        batch: list[tuple[Prepared, dict[str, bytes]]],
+        run_id: int | None,
+        source_meta: dict[str, tuple[str | None, str | None]],
+    ) -> list[Outcome]:
+        return await self.call(_finish_many, batch, run_id, source_meta)
+
+
+_shared: WorkerPool | None = None
+_users = 0
+_shared_lock = threading.Lock()
+
+
+def shared_pool(settings: Settings) -> WorkerPool:
+    """The crawl process's one pool (created by the first caller, with its settings: every crawler of a crawl
+    process has the same data directory and settings), shared by all its crawlers; pair every call with
+    :func:`release_pool`."""
+    global _shared, _users
+    with _shared_lock:
+        if _shared is None:
+            _shared = WorkerPool(settings, settings.processing_workers)
+        _users += 1
+        pool = _shared
+    pool.start()
+    return pool
+
+
+def start_workers(data_dir: str | None) -> WorkerPool | None:
+    """Start the crawl process's processing workers first thing, before Scrapy is even imported (the model loads
+    meanwhile); None when processing runs in-process (``processing_workers`` = 0). The caller releases the pool
+    after the crawl; the pipelines of every crawler share it. Settings as the pipeline reads them."""
+    from config import get_settings
+
+    settings = get_settings(data_dir=data_dir)
+    return shared_pool(settings) if settings.processing_workers > 0 else None
+
+
+def release_pool(pool: WorkerPool) -> bool:
+    """One user fewer; the last one closes the pool. Returns True when it was closed."""
+    global _shared, _users
+    with _shared_lock:
+        if pool is _shared:
+            _users -= 1
+            if _users > 0:
+                return False
+            _shared = None
+    pool.close()
+    return True
