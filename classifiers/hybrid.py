@@ -77,6 +77,8 @@ class HybridClassifier:
         self.version = f"{model.version}+rules:{getattr(rules, 'version', '?')}"
         thresholds: dict[str, float] = getattr(model, "thresholds", {}) or {}
         meta_assist: dict[str, float] = getattr(model, "assist_thresholds", {}) or {}
+        # labels whose standalone rule evidence the model may not veto; None: as the rule engine says
+        self.standalone_ok: frozenset[str] | None = getattr(model, "rule_standalone", None)
         explicit = assist_thresholds or {}
         self.assist = {
             lab: float(
@@ -106,7 +108,7 @@ class HybridClassifier:
                 self.assist[lab],
                 fired,
                 lab in guarded,
-                fired and lab in standalone,
+                fired and lab in standalone and (self.standalone_ok is None or lab in self.standalone_ok),
             ):
                 labels.append(lab)
         findings = list(rule_res.findings)

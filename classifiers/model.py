@@ -286,6 +286,7 @@ class ModelClassifier:
             self.version = f"{self.meta.version}/student"
             self.thresholds = {k: float(v) for k, v in student_cfg.get("thresholds", {}).items()}
             self.assist_thresholds = dict(student_cfg.get("rule_assist_thresholds", {}))
+            standalone = student_cfg.get("rule_standalone")
         else:
             # default precision: the one the thresholds were tuned with (see load_network)
             self.net, self._tokenizer, self.meta = load_network(self.model_dir, dtype=precision)
@@ -294,6 +295,10 @@ class ModelClassifier:
             self.version = self.meta.version
             self.thresholds = dict(self.meta.thresholds)
             self.assist_thresholds = dict(self.meta.extra.get("rule_assist_thresholds", {}))
+            standalone = self.meta.extra.get("rule_standalone")
+        # labels whose surviving rule hit may stand without the model's assent (chosen on dev, see
+        # classifiers.train.limit_neutral_flags); None: the rule engine's own choice for every label
+        self.rule_standalone: frozenset[str] | None = None if standalone is None else frozenset(standalone)
         self.labels = list(self.meta.labels)
         self.batch_size = batch_size
         self.max_windows = max_windows

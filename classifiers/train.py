@@ -39,6 +39,9 @@ SPLIT_FILES: dict[str, str] = {
 # REAL_DEV_WEIGHT times, so that the decisions are made for the register the product meets.
 REAL_TRAIN_COPIES = 3
 REAL_DEV_WEIGHT = 4
+# A reviewer's time goes to what is flagged: on the real dev split at most this share of the texts without a label
+# may be flagged by the product's decision (model + rules); ``limit_neutral_flags`` raises thresholds until it holds.
+MAX_NEUTRAL_FLAG_RATE = 0.05
 
 
 def load_split(split: str, data_dir: Path = DATA_DIR) -> list[dict]:
@@ -73,8 +76,10 @@ def training_rows(data_dir: Path = DATA_DIR) -> tuple[list[dict], list[dict]]:
 
 
 def tuning_rows(data_dir: Path = DATA_DIR) -> list[dict]:
-    """Rows thresholds are tuned on: the dev split plus the real corpus's dev split, weighted."""
-    return load_split("dev", data_dir) + load_optional("real-dev", data_dir) * REAL_DEV_WEIGHT
+    """Rows thresholds are tuned on: the dev split plus the real corpus's dev split (tagged ``source:
+    real:<site>``), weighted."""
+    real = [dict(r, source=f"real:{r.get('site', '')}") for r in load_optional("real-dev", data_dir)]
+    return load_split("dev", data_dir) + real * REAL_DEV_WEIGHT
 
 
 def default_base_model(data_dir: Path) -> Path:
@@ -183,25 +188,128 @@ def best_thresholds(
     return out
 
 
+Evidence = tuple[list[set[str]], list[set[str]], list[set[str]]]
+
+
+def rule_evidence(texts: list[str]) -> Evidence | None:
+    """Per text: the labels a rule fired for, the labels a context guard argues against, and the labels whose
+    rule evidence stands alone (see ``classifiers.hybrid``); None when the rule engine is absent."""
+    try:
+        from classifiers.rules import RuleClassifier
+    except ImportError:
+        return None
+    from classifiers.hybrid import guarded_labels, standalone_labels
+
+    rules = RuleClassifier()
+    fired = [set(r.labels) | {f.label for f in r.findings if f.label} for r in rules.classify(texts)]
+    return fired, [guarded_labels(rules, t) for t in texts], [standalone_labels(rules, t) for t in texts]
+
+
+def hybrid_predictions(
+    probs: list[list[float]],
+    evidence: Evidence,
+    thresholds: dict[str, float],
+    assist: dict[str, float],
+    standalone_ok: frozenset[str] = frozenset(LABELS),
+) -> list[set[str]]:
+    """The hybrid decision (``classifiers.hybrid.decide``) for every text, at the given thresholds, rule hits
+    standing alone only for the labels in ``standalone_ok``."""
+    from classifiers.hybrid import decide
+
+    out = []
+    for p, f, g, s in zip(probs, *evidence, strict=True):
+        out.append(
+            {
+                lab
+                for j, lab in enumerate(LABELS)
+                if decide(
+                    lab,
+                    p[j],
+                    p[j] >= thresholds[lab],
+                    assist.get(lab, thresholds[lab]),
+                    lab in f,
+                    lab in g,
+                    lab in f and lab in s and lab in standalone_ok,
+                )
+            }
+        )
+    return out
+
+
+def limit_neutral_flags(
+    probs: list[list[float]],
+    gold: list[list[int]],
+    evidence: Evidence,
+    thresholds: dict[str, float],
+    assist: dict[str, float],
+    watch: list[bool],
+    max_rate: float = MAX_NEUTRAL_FLAG_RATE,
+    ceiling: float = 0.9,
+) -> tuple[dict[str, float], dict[str, float], frozenset[str]]:
+    """Raise label thresholds and rule-assist thresholds, and withdraw a label's standalone rule evidence (the
+    model may then veto its rule hits), until at most ``max_rate`` of the watched texts without a gold label
+    (the real dev split's neutral texts) are flagged by the hybrid decision. Each step takes, among the moves
+    "raise one threshold just enough to drop one more label from a watched text" and "withdraw one label's standalone
+    evidence", the one that keeps dev macro-F1 highest; it stops when no move unflags anything (a confident
+    model score above ``ceiling``). Returns thresholds, assist thresholds and the labels still standalone."""
+    thr, ast, alone = dict(thresholds), dict(assist) or dict(thresholds), frozenset(LABELS)
+    neutral = [i for i, w in enumerate(watch) if w and not any(gold[i])]
+
+    def state(t: dict[str, float], a: dict[str, float], s: frozenset[str]) -> tuple[int, float]:
+        """Labels set on watched neutral texts (a text flagged twice needs two moves), dev macro-F1."""
+        pred = hybrid_predictions(probs, evidence, t, a, s)
+        flagged = sum(len(pred[i]) for i in neutral)
+        f1 = sum(_f1([lab in q for q in pred], [g[j] for g in gold]) for j, lab in enumerate(LABELS))
+        return flagged, f1 / len(LABELS)
+
+    def texts_flagged(t: dict[str, float], a: dict[str, float], s: frozenset[str]) -> int:
+        pred = hybrid_predictions(probs, evidence, t, a, s)
+        return sum(1 for i in neutral if pred[i])
+
+    flagged, _ = state(thr, ast, alone)
+    while neutral and texts_flagged(thr, ast, alone) > max_rate * len(neutral):
+        best: tuple[float, int, dict[str, float], dict[str, float], frozenset[str]] | None = None
+        for lab in LABELS:
+            if lab in alone:
+                fl, f1 = state(thr, ast, alone - {lab})
+                if fl < flagged and (best is None or f1 > best[0]):
+                    best = (f1, fl, thr, ast, alone - {lab})
+            for table in ("threshold", "assist"):
+                t, a = dict(thr), dict(ast)
+                cur = t if table == "threshold" else a
+                while True:
+                    cur[lab] = round(cur[lab] + 0.01, 2)
+                    if cur[lab] > (ceiling if table == "threshold" else t[lab]):
+                        break
+                    fl, f1 = state(t, a, alone)
+                    if fl < flagged:
+                        if best is None or f1 > best[0]:
+                            best = (f1, fl, dict(t), dict(a), alone)
+                        break
+        if best is None:
+            break
+        _, flagged, thr, ast, alone = best
+    return thr, ast, alone
+
+
 def tune_rule_assist(
-    texts: list[str], probs: list[list[float]], gold: list[list[int]], thresholds: dict[str, float]
+    texts: list[str],
+    probs: list[list[float]],
+    gold: list[list[int]],
+    thresholds: dict[str, float],
+    evidence: Evidence | None = None,
 ) -> dict[str, float]:
     """Per label, the lowest model score at which a rule hit sets the label in the hybrid decision
     (``classifiers.hybrid.decide``, guard veto included), chosen on dev in [0.02, thr] (maximum hybrid F1;
     ties → the lowest: where dev cannot tell, the rule's concrete evidence decides, the model only vetoing
     texts it clearly reads as not-that-label, such as notices quoting forbidden words). Empty when rules
-    are absent."""
-    try:
-        from classifiers.rules import RuleClassifier
-    except ImportError:
-        return {}
-    from classifiers.hybrid import decide, guarded_labels, standalone_labels
+    are absent. ``evidence``: ``rule_evidence(texts)`` when the caller has it already."""
+    from classifiers.hybrid import decide
 
-    rules = RuleClassifier()
-    rule_res = rules.classify(texts)
-    fired = [set(r.labels) | {f.label for f in r.findings if f.label} for r in rule_res]
-    guarded = [guarded_labels(rules, t) for t in texts]
-    standalone = [standalone_labels(rules, t) for t in texts]
+    evidence = evidence or rule_evidence(texts)
+    if evidence is None:
+        return {}
+    fired, guarded, standalone = evidence
     out = {}
     for j, lab in enumerate(LABELS):
         thr = thresholds[lab]
@@ -240,7 +348,20 @@ def retune(
         lab: round(_f1([p[j] >= thresholds[lab] for p in probs], [g[j] for g in gold]), 4)
         for j, lab in enumerate(LABELS)
     }
-    assist = tune_rule_assist([r["text"] for r in dev_rows], probs, gold, thresholds)
+    texts = [r["text"] for r in dev_rows]
+    assist = tune_rule_assist(texts, probs, gold, thresholds)
+    watch = [str(r.get("source", "")).startswith("real:") for r in dev_rows]
+    evidence = rule_evidence(texts) or ([set()] * len(texts), [set()] * len(texts), [set()] * len(texts))
+    thresholds, limited, standalone = limit_neutral_flags(probs, gold, evidence, thresholds, assist, watch)
+    if assist:
+        assist = limited
+    pred = hybrid_predictions(probs, evidence, thresholds, assist or thresholds, standalone)
+    neutral = [p for p, w, g in zip(pred, watch, gold, strict=True) if w and not any(g)]
+    neutral_rate = round(sum(1 for p in neutral if p) / len(neutral), 4) if neutral else 0.0
+    dev_f1 = {
+        lab: round(_f1([p[j] >= thresholds[lab] for p in probs], [g[j] for g in gold]), 4)
+        for j, lab in enumerate(LABELS)
+    }
     meta = ModelMeta.read(model_dir)
     if network == "student":
         target = meta.extra["student"]
@@ -249,11 +370,22 @@ def retune(
         target = meta.extra
         meta.thresholds = thresholds
     target["dev_f1"] = dev_f1
+    target["real_dev_neutral_flag_rate"] = neutral_rate
     if assist:
         target["rule_assist_thresholds"] = assist
+        target["rule_standalone"] = sorted(standalone)
     meta.write(model_dir)
-    log(f"[{network}] 验证集阈值 {thresholds}，F1 {dev_f1}，规则辅助阈值 {assist}")
-    return {"thresholds": thresholds, "dev_f1": dev_f1, "rule_assist_thresholds": assist}
+    log(
+        f"[{network}] 验证集阈值 {thresholds}，F1 {dev_f1}，规则辅助阈值 {assist}，"
+        f"规则可单独定标签 {sorted(standalone)}，"
+        f"真实网页验证集无标签文本被标记 {neutral_rate:.1%}"
+    )
+    return {
+        "thresholds": thresholds,
+        "dev_f1": dev_f1,
+        "rule_assist_thresholds": assist,
+        "rule_standalone": sorted(standalone),
+    }
 
 
 def train(

@@ -294,3 +294,30 @@ def test_training_is_seeded_and_reproducible(tmp_path: Path) -> None:
         m = ModelClassifier(outs[0], network=network)
         assert m.network == network and set(m.classify(["测试文本"])[0].scores) == set(LABELS)
     assert ModelClassifier(outs[0]).network == "student"
+
+
+def test_limit_neutral_flags_raises_thresholds_and_withdraws_standalone_rules() -> None:
+    """On watched neutral dev texts, a model-only flag is removed by raising that label's threshold and a
+    standalone rule hit by withdrawing the label's standalone evidence; positives above the new cut stay."""
+    from classifiers.train import hybrid_predictions, limit_neutral_flags
+
+    ad, svc, neg = LABELS
+    # text 0: neutral, model says ad at 0.6; text 1: neutral, a standalone svc rule hit the model rejects (0.01);
+    # text 2: a real ad at 0.95; text 3: a real service page, rule hit and model 0.7
+    probs = [[0.6, 0.0, 0.0], [0.0, 0.01, 0.0], [0.95, 0.0, 0.0], [0.0, 0.7, 0.0]]
+    gold = [[0, 0, 0], [0, 0, 0], [1, 0, 0], [0, 1, 0]]
+    evidence = ([set(), {svc}, set(), {svc}], [set()] * 4, [set(), {svc}, set(), {svc}])
+    thr = dict.fromkeys(LABELS, 0.5)
+    assist = dict.fromkeys(LABELS, 0.02)
+    before = hybrid_predictions(probs, evidence, thr, assist)
+    assert before == [{ad}, {svc}, {ad}, {svc}]
+    t, a, alone = limit_neutral_flags(probs, gold, evidence, thr, assist, watch=[True] * 4, max_rate=0.0)
+    after = hybrid_predictions(probs, evidence, t, a, alone)
+    assert after == [set(), set(), {ad}, {svc}]
+    assert t[ad] > 0.6 and svc not in alone and neg in alone
+    # nothing watched: nothing changes
+    assert limit_neutral_flags(probs, gold, evidence, thr, assist, watch=[False] * 4) == (
+        thr,
+        assist,
+        frozenset(LABELS),
+    )
