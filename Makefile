@@ -10,7 +10,7 @@ export PYTHONUNBUFFERED := 1
 
 # The typed core (DESIGN.md: mypy on the core); the classifier modules it imports are checked through it.
 TYPED := config.py domain app pipelines store digests cases
-# pytest-xdist workers for `make test` (tests/conftest.py groups tests by module); 0 runs in one process
+# pytest-xdist workers for `make test`, each test module whole on one worker; 0 runs in one process
 TEST_WORKERS ?= 2
 
 .PHONY: setup system demo test lint bench hostile clean
@@ -41,7 +41,7 @@ test: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy --ignore-missing-imports $(TYPED)
-	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15 -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15 -n $(TEST_WORKERS) --dist loadfile
 
 lint: setup
 	$(BIN)/ruff check .
