@@ -415,10 +415,13 @@ def test_crawl_delay_honoured_from_server_side(crawl: dict[str, Any]) -> None:
     times = sorted(t for _p, t, _h in web.hits("polite"))
     assert len(times) == 5  # robots.txt + 4 pages
     gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
-    # The slot spaces dispatch times exactly; server-side arrival adds connect/thread jitter on a busy machine.
-    # The source's own delay (0.2 s) is far below the tolerance band, so this shows Crawl-delay won.
-    assert min(gaps) >= CRAWL_DELAY - 0.1, gaps
+    # The slot spaces dispatch times exactly; server-side arrival adds connect/thread jitter on a busy machine
+    # (CI under `make test -n 2` saw one gap of 0.49 s between gaps of 0.62 and 0.70). One late arrival shortens
+    # one gap and lengthens the next, so the mean is the tight check (the jitter cancels but for the ends) and the
+    # minimum only shows there was no burst: the source's own delay (0.2 s; DOWNLOAD_DELAY_JITTER is 0) stays far below
+    # both bounds, so passing shows Crawl-delay won.
     assert sum(gaps) / len(gaps) >= CRAWL_DELAY - 0.03, gaps
+    assert min(gaps) >= CRAWL_DELAY - 0.2, gaps
     assert crawl["stats"]["per_source"]["polite"]["yijian/crawl_delay/" + HOSTS["polite"]] == CRAWL_DELAY
 
 
