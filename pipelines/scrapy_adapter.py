@@ -46,7 +46,7 @@ class YijianPipeline:
         self.page_budget_s = crawler.settings.getfloat("YIJIAN_PAGE_BUDGET", PAGE_BUDGET_S)
         self._pending: list[tuple[Prepared, dict[str, bytes], asyncio.Future[Outcome]]] = []
         self._flush_handle: asyncio.TimerHandle | None = None
-        self._lock = asyncio.Lock()
+        self._in_model: asyncio.Semaphore | None = None  # batches in flight: one per worker process
         self._tasks: set[asyncio.Task[None]] = set()  # strong references: the loop keeps only weak ones
 
     @classmethod
@@ -157,7 +157,10 @@ class YijianPipeline:
                 if not fut.done():
                     fut.set_exception(RuntimeError("pipeline closed"))
             return
-        async with self._lock:  # one batch in the model at a time; the next one fills meanwhile
+        if self._in_model is None:
+            self._in_model = asyncio.Semaphore(self.pool.workers if self.pool is not None else 1)
+        # one batch per processing worker (one in all in-process); the next one fills meanwhile
+        async with self._in_model:
             try:
                 outcomes = await self._finish_many([(p, imgs) for p, imgs, _ in batch])
             except Exception:

@@ -22,6 +22,8 @@ any call. Guarantees:
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import logging
 import os
 import resource
@@ -94,6 +96,28 @@ def _init_worker(settings: Settings, parent_pid: int, stamps: Any, build: bool =
         _processor = Processor.from_settings(settings)
     except BaseException as exc:  # noqa: BLE001 - reported by every call
         _init_error = exc
+    else:
+        atexit.register(_exit_fast)
+
+
+def _exit_fast() -> None:
+    """At a worker's normal exit: close the Processor's store (every page it handled is already committed),
+    flush logging and the standard streams, and leave without the interpreter's teardown. Freeing the model,
+    the jieba dictionary and torch's modules object by object took ~0.7 s of every crawl's end (measured with
+    bench/pipeline_bench.py); the kernel frees the memory at once. Registered after the Processor is built, so
+    it runs before the atexit handlers registered earlier (atexit is last in, first out): logging's own
+    handler is among those skipped, hence the explicit shutdown."""
+    import sys
+
+    try:
+        if _processor is not None:
+            _processor.close()
+    finally:
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):  # a closed or broken stream
+                stream.flush()
+        os._exit(0)
 
 
 def _run(call_id: int, fn: Callable[..., T], *args: Any) -> T:
