@@ -118,6 +118,12 @@ class Settings(BaseSettings):
         description="抓取时做解码、抽取、OCR、分析、入库和索引的独立工作进程数（与抓取进程分用 CPU 核）；"
         "0 表示在抓取进程内用线程处理",
     )
+    prepare_workers: int = Field(
+        1,
+        ge=0,
+        description="另设的解码与抽取工作进程数（不加载模型，启动快、占内存少），与分析进程分用 CPU 核；"
+        "0 表示由分析工作进程一并解码与抽取；processing_workers 为 0 时不起作用",
+    )
 
     redis_url: str | None = Field(None, description="分布式抓取用的 Redis 地址；不设则单进程抓取")
 

@@ -156,7 +156,7 @@ def _crawl_in_child(payload: dict[str, Any]) -> dict[str, Any]:
         "children_peak_rss_mb": round(children.ru_maxrss / 1024, 1),
         # the processing workers' peaks, summed over the workers
         "workers_peak_rss_mb": workers.peak_rss_mb if workers is not None else 0.0,
-        "worker_restarts": workers.restarts if workers is not None else 0,
+        "worker_restarts": workers.total_restarts if workers is not None else 0,
     }
 
 

@@ -148,7 +148,7 @@ class Processor:
         settings: Settings,
         store: Store,
         indexer: Indexer | None,
-        analyzer: Analyzer,
+        analyzer: Analyzer | None,
         source_meta: dict[str, tuple[str | None, str | None]] | None = None,
     ) -> None:
         self.settings = settings
@@ -172,6 +172,12 @@ class Processor:
         }
         analyzer = Analyzer(get_classifier(settings), registry, fragment_classifier=get_rules())
         return cls(settings, store, indexer, analyzer, meta)
+
+    @classmethod
+    def for_prepare(cls, settings: Settings) -> Processor:
+        """A Processor for step 1 only (decode, extract, the unchanged check): the store, no model, rules or
+        index, so it starts in a fraction of the full one's time and memory."""
+        return cls(settings, Store.from_settings(settings), None, None)
 
     def close(self) -> None:
         self.store.close()
@@ -209,6 +215,8 @@ class Processor:
         self, batch: list[tuple[Prepared, dict[str, bytes]]], run_id: int | None
     ) -> list[Outcome]:
         """``finish`` for several pages with one classifier call (the model runs batched)."""
+        if self.analyzer is None:
+            raise RuntimeError("this Processor only prepares pages (Processor.for_prepare)")
         for prep, images in batch:
             for img in prep.extracted.images:
                 data = images.get(img.src)

@@ -111,6 +111,32 @@ def test_over_budget_call_is_killed_but_queued_time_does_not_count(pool: WorkerP
     assert asyncio.run(pool.call(os.getpid)) in pool.pids()
 
 
+def test_prepare_pool_is_separate_lower_priority_and_restarts_alone(tmp_path: Path) -> None:
+    """Step 1 has its own processes: a parse killed at its budget restarts them, not the model's worker; they
+    run below the crawl process's priority; close counts their memory and stops them too."""
+    from pipelines.workers import PREPARE_NICE
+
+    pool = WorkerPool(Settings(data_dir=tmp_path / "data"), 1, build_processor=False, prepare_workers=1)
+    pool.start()
+    try:
+        assert pool.prepare_pool is not None
+        main, prep = pool.pids(), pool.prepare_pool.pids()
+        assert len(main) == 1 and len(prep) == 1 and set(main).isdisjoint(prep)
+        base = os.getpriority(os.PRIO_PROCESS, 0)
+        assert asyncio.run(pool.prepare_pool.call(os.getpriority, os.PRIO_PROCESS, 0)) == base + PREPARE_NICE
+        assert asyncio.run(pool.call(os.getpriority, os.PRIO_PROCESS, 0)) == base
+
+        with pytest.raises(TimeoutError):
+            asyncio.run(pool.prepare_pool.call(time.sleep, 60, timeout=1.0))
+        assert pool.prepare_pool.restarts == 1 and pool.restarts == 0 and pool.total_restarts == 1
+        assert gone(prep) and pool.pids() == main  # the model's worker (and its start-up) untouched
+        new_prep = asyncio.run(pool.prepare_pool.call(os.getpid))
+        assert new_prep not in prep
+    finally:
+        pool.close()
+    assert gone(main + [new_prep]) and pool.peak_rss_mb > 10
+
+
 def test_a_worker_dies_with_the_crawl_process(tmp_path: Path) -> None:
     code = (
         "import sys, time\n"
@@ -143,7 +169,8 @@ def test_a_worker_dies_with_the_crawl_process(tmp_path: Path) -> None:
 def test_crawl_stores_the_same_with_worker_processes_as_in_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Single-process semantics: processing_workers = 0 (threads in the crawl process) and = 1 store the same
+    """Single-process semantics: processing_workers = 0 (threads in the crawl process), = 1 with decoding and
+    extraction in the analysis worker, and = 1 with them in a prepare worker of their own store the same
     documents, versions, labels, findings and index."""
     from app.crawl import crawl_sources
     from demo.server import DemoWeb
@@ -155,9 +182,10 @@ def test_crawl_stores_the_same_with_worker_processes_as_in_process(
     web.start()
     try:
         stores = {}
-        for workers in (0, 1):
+        for workers, prepare_workers in ((0, 0), (1, 0), (1, 1)):
             monkeypatch.setenv("YIJIAN_PROCESSING_WORKERS", str(workers))
-            settings = Settings(data_dir=tmp_path / f"w{workers}", ocr_enabled=False)
+            monkeypatch.setenv("YIJIAN_PREPARE_WORKERS", str(prepare_workers))
+            settings = Settings(data_dir=tmp_path / f"w{workers}p{prepare_workers}", ocr_enabled=False)
             source = SourceConfig(
                 id="beauty-salon",
                 type="site",
@@ -183,11 +211,15 @@ def test_crawl_stores_the_same_with_worker_processes_as_in_process(
                         len(d["versions"]),
                     )
                 indexed = get_search(settings).doc_ids()
-                stores[workers] = (docs, indexed == sorted(store.all_doc_ids()), store.outbox_size())
+                stores[(workers, prepare_workers)] = (
+                    docs,
+                    indexed == sorted(store.all_doc_ids()),
+                    store.outbox_size(),
+                )
             finally:
                 store.close()
     finally:
         web.stop()
-    assert stores[0] == stores[1]
-    assert stores[1][1] and stores[1][2] == 0
-    assert any(labels for _h, labels, _f, _n in stores[1][0].values())
+    assert stores[(0, 0)] == stores[(1, 0)] == stores[(1, 1)]
+    assert stores[(1, 1)][1] and stores[(1, 1)][2] == 0
+    assert any(labels for _h, labels, _f, _n in stores[(1, 1)][0].values())
