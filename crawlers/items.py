@@ -26,6 +26,11 @@ class RobotsDisallowed(IgnoreRequest):
     """The request is forbidden by the host's robots.txt."""
 
 
+class RobotsUnreachable(RobotsDisallowed):
+    """The host's robots.txt answered 5xx or 429, or did not answer in time: RFC 9309 §2.3.1.4 says to assume
+    complete disallow (until a later crawl fetches it)."""
+
+
 class RedirectLoop(IgnoreRequest):
     """A redirect points back to a URL already in the redirect chain."""
 
@@ -78,6 +83,8 @@ def classify_exception(exc: BaseException) -> tuple[str, str]:
     """Map a download exception to an error kind from ``domain.ERROR_KINDS`` and a detail."""
     detail = f"{type(exc).__name__}: {exc}".strip()
     module = type(exc).__module__ or ""
+    if isinstance(exc, RobotsUnreachable):
+        return "robots_disallowed", str(exc)
     if isinstance(exc, RobotsDisallowed):
         return "robots_disallowed", "robots.txt 禁止抓取"
     if isinstance(exc, RedirectLoop):

@@ -31,6 +31,8 @@ HOSTS = {
     "wechat": "127.0.0.55",
     "js": "127.0.0.56",
     "cond": "127.0.0.57",
+    "down": "127.0.0.58",  # robots.txt answers 503
+    "stall": "127.0.0.59",  # robots.txt does not answer within DOWNLOAD_TIMEOUT
 }
 CRAWL_DELAY = 0.6
 LAST_MODIFIED = "Wed, 01 Jan 2025 00:00:00 GMT"
@@ -119,8 +121,19 @@ def build_web() -> Web:
     web = Web()
     web.start()
     port = web.port
-    site, polite, cap, news, wechat, js, cond = (web.routes[HOSTS[k]] for k in HOSTS)
+    site, polite, cap, news, wechat, js, cond, down, stall = (web.routes[HOSTS[k]] for k in HOSTS)
     a = HOSTS["site"]
+
+    # --- robots.txt unreachable: a server error, a server that does not answer in time (RFC 9309 §2.3.1.4) --------
+    def stalled(h: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        time.sleep(2.5)  # past the module's DOWNLOAD_TIMEOUT of 1 s
+        return 200, {"Content-Type": "text/plain"}, b"User-agent: *\nDisallow:\n"
+
+    down["/robots.txt"] = lambda h: (503, {"Content-Type": "text/plain"}, b"maintenance")
+    stall["/robots.txt"] = stalled
+    for routes in (down, stall):
+        routes["/"] = lambda h: html(links("/inner"))
+        routes["/inner"] = lambda h: html("内页")
 
     # --- the site: links, robots, failures, sitemaps, traps -------------------------------------------------
     site["/robots.txt"] = lambda h: (
@@ -302,6 +315,8 @@ def sources_for(web: Web) -> list[SourceConfig]:
         ),
         SourceConfig(id="wechat", type="wechat", start_urls=[web.url("wechat", "/account/demo")]),
         SourceConfig(id="cond", type="site", start_urls=[web.url("cond")], depth=1),
+        SourceConfig(id="down", type="site", start_urls=[web.url("down")]),
+        SourceConfig(id="stall", type="site", start_urls=[web.url("stall")]),
         SourceConfig(id="js-static", type="site", start_urls=[web.url("js", "/js.html")], render="static"),
         SourceConfig(id="js-render", type="site", start_urls=[web.url("js", "/js.html")], render="js"),
     ]
@@ -400,6 +415,18 @@ def test_robots_disallow_respected(crawl: dict[str, Any]) -> None:
     web: Web = crawl["web"]
     assert web.hits("site", "/private/secret") == []
     assert len(web.hits("site", "/robots.txt")) == 1
+
+
+def test_unreachable_robots_txt_disallows_the_host(crawl: dict[str, Any]) -> None:
+    """RFC 9309 §2.3.1.4: robots.txt answering 5xx, or not in time, means complete disallow (Scrapy would allow
+    everything); each refused page is recorded with the cause, and nothing but robots.txt is requested."""
+    web: Web = crawl["web"]
+    for host, why in (("down", "HTTP 503"), ("stall", "超时")):
+        assert {p for p, _t, _h in web.hits(host)} == {"/robots.txt"}, web.hits(host)
+        (item,) = by_url(crawl["items"], host).values()
+        assert item["url"] == web.url(host) and item["error_kind"] == "robots_disallowed", item
+        assert why in item["error_detail"] and "RFC 9309" in item["error_detail"], item
+    assert crawl["stats"]["per_source"]["down"]["yijian/robots/unreachable_refused"] == 1
 
 
 def test_sitemaps_from_robots_index_and_explicit(crawl: dict[str, Any]) -> None:
