@@ -412,7 +412,9 @@ class RuleEngine:
         ``offer`` cue, no marketing element), or (the two ad/service labels) the text is a hospital or department
         introduction (交通便利, 环境优美, 欢迎广大患者前来就诊) — in all cases only when no hit of that label survived. A sentiment hit that another
         guard suppressed does not argue against the label (those guards read wording, not the story)."""
-        doc, hits = self._explain(text)
+        return self._guarded(*self._explain(text))
+
+    def _guarded(self, doc: _Doc, hits: list[Hit]) -> set[str]:
         fired = {h.label for h in hits if h.label and not h.suppressed}
         against = {
             h.label
@@ -444,7 +446,11 @@ class RuleEngine:
         service hit survives only where the page does not read as reporting, warning or explaining (the
         ``reported`` guard) unless it offers the service, and a cell-therapy hit only with a non-medical purpose
         or an offer (``no_purpose``), so what is left names the service as something to get."""
-        surviving = {h.label for h in self.hits(text) if h.label}
+        return self._standalone(self._explain(text)[1])
+
+    @staticmethod
+    def _standalone(hits: list[Hit]) -> set[str]:
+        surviving = {h.label for h in hits if h.label and not h.suppressed}
         out = surviving & STANDALONE_LABELS
         if out:
             # an effect, accuracy or safety promise made on the page of an unapproved service stands with it
@@ -459,8 +465,17 @@ class RuleEngine:
         doc, hits = self._explain(text)
         return [self._finding(h, field, doc.ad_factor) for h in hits if not h.suppressed]
 
+    def assess(self, text: str) -> tuple[ClassifyResult, set[str], set[str]]:
+        """``classify_one``, ``guarded_labels`` and ``standalone_labels`` of ``text`` from one scan (what the
+        hybrid classifier asks of every text)."""
+        doc, hits = self._explain(text)
+        return self._result(doc, hits, "text"), self._guarded(doc, hits), self._standalone(hits)
+
     def classify_one(self, text: str, field: str = "text") -> ClassifyResult:
-        findings = self.findings(text, field)
+        return self._result(*self._explain(text), field)
+
+    def _result(self, doc: _Doc, hits: list[Hit], field: str) -> ClassifyResult:
+        findings = [self._finding(h, field, doc.ad_factor) for h in hits if not h.suppressed]
         scores = {label: 0.0 for label in LABELS}
         for f in findings:
             if f.label and f.score is not None:
@@ -1027,16 +1042,23 @@ class RuleClassifier:
         self.check_certs = check_certs
 
     def classify(self, texts: Sequence[str]) -> list[ClassifyResult]:
+        return [self._with_certs(self.engine.classify_one(text or ""), text) for text in texts]
+
+    def assess(self, texts: Sequence[str]) -> list[tuple[ClassifyResult, set[str], set[str]]]:
+        """Per text: its result, guarded labels and standalone labels, from one scan each."""
         out = []
         for text in texts:
-            result = self.engine.classify_one(text or "")
-            if self.check_certs and text and "医广" in text:
-                from classifiers.certs import cert_findings
-
-                result.findings.extend(cert_findings(text))
-                result.findings.sort(key=lambda f: (f.start, f.end))
-            out.append(result)
+            result, guarded, standalone = self.engine.assess(text or "")
+            out.append((self._with_certs(result, text), guarded, standalone))
         return out
+
+    def _with_certs(self, result: ClassifyResult, text: str | None) -> ClassifyResult:
+        if self.check_certs and text and "医广" in text:
+            from classifiers.certs import cert_findings
+
+            result.findings.extend(cert_findings(text))
+            result.findings.sort(key=lambda f: (f.start, f.end))
+        return result
 
     def explain(self, text: str) -> list[Hit]:
         return self.engine.explain(text)

@@ -30,6 +30,7 @@ from pipelines.ocr import ocr_image
 from store.db import Store
 from store.indexer import Indexer
 from store.registry_overrides import RegistryOverrides
+from store.search.analysis import index_text
 from store.search.factory import get_search
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,10 @@ class Prepared:
     extracted: Extracted
     content_hash: str
     ocr_candidates: list[str]
+    # computed by step 1 so that step 2, the single busy analysis worker, does not: the search index's segmented
+    # form of the title and text (store.search.analysis.index_text, keyed by the text) and the text's SimHash
+    segmented: dict[str, str] = field(default_factory=dict)
+    simhash: int | None = None
 
 
 def content_hash(ex: Extracted) -> str:
@@ -150,11 +155,15 @@ class Processor:
         indexer: Indexer | None,
         analyzer: Analyzer | None,
         source_meta: dict[str, tuple[str | None, str | None]] | None = None,
+        *,
+        segment: bool | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.indexer = indexer
         self.analyzer = analyzer
+        # step 1 segments the text for the search index (None: when this Processor indexes)
+        self.segment = indexer is not None if segment is None else segment
         # source id -> (institution id, region) from the source registry
         self.source_meta = source_meta or {}
 
@@ -176,8 +185,9 @@ class Processor:
     @classmethod
     def for_prepare(cls, settings: Settings) -> Processor:
         """A Processor for step 1 only (decode, extract, the unchanged check): the store, no model, rules or
-        index, so it starts in a fraction of the full one's time and memory."""
-        return cls(settings, Store.from_settings(settings), None, None)
+        index, so it starts in a fraction of the full one's time and memory. It segments each page for the
+        search index (jieba) and hashes it, work the finishing Processor would otherwise do on its one core."""
+        return cls(settings, Store.from_settings(settings), None, None, segment=True)
 
     def close(self) -> None:
         self.store.close()
@@ -204,7 +214,8 @@ class Processor:
             doc_id = self.store.mark_unchanged(page.url, run_id)
             return Outcome("unchanged", page.url, doc_id=doc_id)
         cands = ocr_candidates(extracted) if self.settings.ocr_enabled else []
-        return Prepared(page, extracted, digest, cands)
+        segmented = {t: index_text(t) for t in (extracted.title, extracted.text) if t} if self.segment else {}
+        return Prepared(page, extracted, digest, cands, segmented, simhash(extracted.text))
 
     # --- step 2 -------------------------------------------------------------------------------------
     def finish(self, prep: Prepared, run_id: int | None, images: dict[str, bytes] | None = None) -> Outcome:
@@ -226,12 +237,15 @@ class Processor:
                     except Exception as exc:  # OCR must never sink a page
                         log.warning("OCR failed for %s: %s", img.src, exc)
         analyses = self.analyzer.analyze([for_analysis(prep.extracted) for prep, _ in batch])
+        segmented = {k: v for prep, _ in batch for k, v in prep.segmented.items()}
         return self.save_batch(
             [
                 (prep.page, prep.extracted, prep.content_hash, analysis)
                 for (prep, _), analysis in zip(batch, analyses, strict=True)
             ],
             run_id,
+            segmented=segmented,
+            simhashes=[prep.simhash for prep, _ in batch],
         )
 
     def save(
@@ -240,12 +254,19 @@ class Processor:
         return self.save_batch([(page, ex, digest, analysis)], run_id)[0]
 
     def save_batch(
-        self, pages: list[tuple[PageItem, Extracted, str, Analysis]], run_id: int | None
+        self,
+        pages: list[tuple[PageItem, Extracted, str, Analysis]],
+        run_id: int | None,
+        *,
+        segmented: dict[str, str] | None = None,
+        simhashes: list[int | None] | None = None,
     ) -> list[Outcome]:
         """Store each page's version, its analysis and its search-outbox entry in ONE transaction (a kill at
-        any moment leaves all three or none), then push the outbox to the search backend."""
+        any moment leaves all three or none), then push the outbox to the search backend. ``segmented`` and
+        ``simhashes``: what step 1 already computed (``Prepared``), used instead of computing it again."""
         items = []
-        for page, ex, digest, analysis in pages:
+        hashes = simhashes or [None] * len(pages)
+        for (page, ex, digest, analysis), sim in zip(pages, hashes, strict=True):
             source_institution, region = self.source_meta.get(page.source_id, (None, None))
             items.append(
                 {
@@ -263,7 +284,7 @@ class Processor:
                     "region": region,
                     "analysis": (analysis.labels, analysis.scores, analysis.findings),
                     "index": self.indexer is not None,
-                    "simhash": simhash(ex.text),
+                    "simhash": simhash(ex.text) if sim is None else sim,
                 }
             )
         fault_point("before_save", len(items))
@@ -271,7 +292,8 @@ class Processor:
         fault_point("after_save", len(items))
         touched = [o.doc_id for o in saved if o.changed or o.created or o.unanalysed]
         if touched and self.indexer is not None:
-            self.indexer.index(touched, queued=True)  # queued by save_many; this pushes the queue
+            # queued by save_many; this pushes the queue
+            self.indexer.index(touched, queued=True, segmented=segmented)
         fault_point("after_index", len(items))
         out = []
         for (page, _, _, analysis), o in zip(pages, saved, strict=True):

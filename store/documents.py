@@ -143,6 +143,7 @@ class Documents(Database):
 
             outcomes = []
             queued: list[str] = []
+            fingerprints: list[tuple[str, int]] = []
             # the batch's documents in one statement (row-locked on PostgreSQL) instead of one query per page
             known: dict[str, Document | None] = dict.fromkeys(unique(p["doc_id"] for p in preps))
             for chunk in chunks(list(known)):
@@ -156,11 +157,11 @@ class Documents(Database):
                     # a version written by this transaction has no findings yet and no other reader
                     self._save_analysis_tx(s, out.version_id, *analysis, fresh=out.changed)
                 if item.get("simhash") is not None and redo:
-                    s.flush()
-                    self._fingerprint_tx(s, out.doc_id, int(item["simhash"]))
+                    fingerprints.append((out.doc_id, int(item["simhash"])))
                 if item.get("index") and (redo or out.created):
                     queued.append(out.doc_id)
                 outcomes.append(out)
+            self._fingerprints_tx(s, fingerprints)
             if queued:
                 s.flush()
                 queue_for_indexing(s, self.engine.dialect.name, queued)
@@ -302,34 +303,51 @@ class Documents(Database):
         doc.status = extracted.status or "ok"
         return SaveOutcome(doc_id, version.id, number, True, created)
 
-    def _fingerprint_tx(self, s: Session, doc_id: str, value: int) -> None:
-        """Record ``doc_id``'s SimHash and link it to the nearest earlier document within NEAR_DUPLICATE_BITS
-        (that document's own original when it is a near-duplicate itself)."""
-        b = bands(value)
-        candidates = s.scalars(
-            select(Fingerprint).where(
-                Fingerprint.document_id != doc_id,
-                (Fingerprint.band0 == b[0])
-                | (Fingerprint.band1 == b[1])
-                | (Fingerprint.band2 == b[2])
-                | (Fingerprint.band3 == b[3]),
+    def _fingerprints_tx(self, s: Session, pairs: list[tuple[str, int]]) -> None:
+        """Record each (document id, SimHash) and link the document to the nearest earlier document within
+        NEAR_DUPLICATE_BITS (that document's own original when it is a near-duplicate itself), in order: a
+        later pair sees the earlier ones. One query per band for the whole batch instead of two per document."""
+        if not pairs:
+            return
+        s.flush()  # the batch's documents exist before their fingerprints
+        columns = (Fingerprint.band0, Fingerprint.band1, Fingerprint.band2, Fingerprint.band3)
+        wanted: list[set[int]] = [set(), set(), set(), set()]
+        for _, value in pairs:
+            for i, band in enumerate(bands(value)):
+                wanted[i].add(band)
+        pool: dict[str, Fingerprint] = {}
+        for column, values in zip(columns, wanted, strict=True):
+            for chunk in chunks(sorted(values)):
+                pool.update(
+                    (r.document_id, r) for r in s.scalars(select(Fingerprint).where(column.in_(chunk)))
+                )
+        for chunk in chunks(unique(doc_id for doc_id, _ in pairs)):
+            pool.update(
+                (r.document_id, r)
+                for r in s.scalars(select(Fingerprint).where(Fingerprint.document_id.in_(chunk)))
             )
-        ).all()
-        best: tuple[int, str] | None = None
-        for c in candidates:
-            d = distance(value, int(c.simhash, 16))
-            root = c.near_duplicate_of or c.document_id
-            if d <= NEAR_DUPLICATE_BITS and root != doc_id and (best is None or (d, root) < best):
-                best = (d, root)
-        row = s.get(Fingerprint, doc_id)
-        if row is None:
-            row = Fingerprint(document_id=doc_id)
-            s.add(row)
-        row.simhash = f"{value:016x}"
-        row.band0, row.band1, row.band2, row.band3 = b
-        row.near_duplicate_of = best[1] if best else None
-        row.distance = best[0] if best else None
-        row.updated_at = utcnow()
+        for doc_id, value in pairs:
+            b = bands(value)
+            best: tuple[int, str] | None = None
+            for c in pool.values():
+                if c.document_id == doc_id or (
+                    c.band0 != b[0] and c.band1 != b[1] and c.band2 != b[2] and c.band3 != b[3]
+                ):
+                    continue
+                d = distance(value, int(c.simhash, 16))
+                root = c.near_duplicate_of or c.document_id
+                if d <= NEAR_DUPLICATE_BITS and root != doc_id and (best is None or (d, root) < best):
+                    best = (d, root)
+            row = pool.get(doc_id)
+            if row is None:
+                row = Fingerprint(document_id=doc_id)
+                s.add(row)
+                pool[doc_id] = row
+            row.simhash = f"{value:016x}"
+            row.band0, row.band1, row.band2, row.band3 = b
+            row.near_duplicate_of = best[1] if best else None
+            row.distance = best[0] if best else None
+            row.updated_at = utcnow()
 
     def near_duplicates(self, doc_id: str) -> list[str]:
         """Ids of the documents linked to ``doc_id`` as its near-duplicates."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from .search.base import IndexDoc, SearchBackend, SearchIndexRejected, SearchUnavailable
@@ -49,10 +50,14 @@ class Indexer:
 
     # -- public ------------------------------------------------------------------------------------------------
 
-    def index(self, doc_ids: list[str], *, queued: bool = False) -> bool:
+    def index(
+        self, doc_ids: list[str], *, queued: bool = False, segmented: Mapping[str, str] | None = None
+    ) -> bool:
         """Index these documents (current versions from the store), after the older backlog. Returns False when
         the backend is unreachable (they wait in the outbox); never raises for that. ``queued=True``: the ids are
-        already in the outbox (written in the same transaction as the documents), so no write-ahead."""
+        already in the outbox (written in the same transaction as the documents), so no write-ahead.
+        ``segmented``: text → its ``index_text`` form, already computed by the caller (a title or body found
+        there is not segmented again)."""
         ids = list(dict.fromkeys(doc_ids))
         if not ids:
             return True
@@ -62,7 +67,8 @@ class Indexer:
             return False
         with self._lock:
             try:
-                self._replay(include_failed=False, limit_batches=None)  # the backlog, ``ids`` included
+                # the backlog, ``ids`` included
+                self._replay(include_failed=False, limit_batches=None, segmented=segmented)
             except SearchUnavailable as exc:
                 self._mark_down(exc)
                 return False
@@ -129,7 +135,9 @@ class Indexer:
         self._down_until = time.monotonic() + self.cooldown_s
         log.warning("search backend unavailable, documents stay in the outbox: %s", exc)
 
-    def _replay(self, include_failed: bool, limit_batches: int | None) -> int:
+    def _replay(
+        self, include_failed: bool, limit_batches: int | None, segmented: Mapping[str, str] | None = None
+    ) -> int:
         if self.store.outbox_size() == 0:
             return 0
         max_attempts = None if include_failed else MAX_ATTEMPTS
@@ -143,15 +151,19 @@ class Indexer:
             if not ids:
                 break
             tried.update(ids)
-            handled, _ = self._push(ids)
+            handled, _ = self._push(ids, segmented)
             done += handled
             batches += 1
         return done
 
-    def _push(self, ids: list[str]) -> tuple[int, int]:
+    def _push(self, ids: list[str], segmented: Mapping[str, str] | None = None) -> tuple[int, int]:
         """Send these ids to the backend; remove them from the outbox when acknowledged. Returns (handled,
         refused). Raises SearchUnavailable (ids stay queued)."""
         docs = self.store.index_docs(ids)
+        if segmented:
+            for d in docs:
+                d.title_seg = segmented.get(d.title)
+                d.text_seg = segmented.get(d.text)
         found = {d.doc_id for d in docs}
         gone = [i for i in ids if i not in found]
         refused: dict[str, str] = {}

@@ -176,6 +176,7 @@ def test_crawl_stores_the_same_with_worker_processes_as_in_process(
     from demo.server import DemoWeb
     from domain.sources import SourceConfig
     from store.db import Store
+    from store.search.base import SearchQuery
     from store.search.factory import get_search
 
     web = DemoWeb()
@@ -210,11 +211,18 @@ def test_crawl_stores_the_same_with_worker_processes_as_in_process(
                         sorted((f["category"], f["start"], f["end"]) for f in d["findings"]),
                         len(d["versions"]),
                     )
-                indexed = get_search(settings).doc_ids()
+                search = get_search(settings)
+                indexed = search.doc_ids()
+                # the index's segmented text comes from step 1 when it runs apart: the same words find the same pages
+                found = {
+                    q: sorted(h.doc_id for h in search.search(SearchQuery(text=q, size=100)).hits)
+                    for q in ("水光针", "美容", "注射", "医疗美容")
+                }
                 stores[(workers, prepare_workers)] = (
                     docs,
                     indexed == sorted(store.all_doc_ids()),
                     store.outbox_size(),
+                    found,
                 )
             finally:
                 store.close()
@@ -223,3 +231,4 @@ def test_crawl_stores_the_same_with_worker_processes_as_in_process(
     assert stores[(0, 0)] == stores[(1, 0)] == stores[(1, 1)]
     assert stores[(1, 1)][1] and stores[(1, 1)][2] == 0
     assert any(labels for _h, labels, _f, _n in stores[(1, 1)][0].values())
+    assert any(stores[(1, 1)][3].values())

@@ -135,7 +135,10 @@ def test_a_later_batch_does_not_move_earlier_items(corpus: list[dict]) -> None:
         earlier = [r for r in corpus if r["batch"] <= last]
         alone = real_split.assign(earlier)
         for s in SPLITS:
-            assert [r["id"] for r in together[s] if r["batch"] <= last] == [r["id"] for r in alone[s]], (last, s)
+            assert [r["id"] for r in together[s] if r["batch"] <= last] == [r["id"] for r in alone[s]], (
+                last,
+                s,
+            )
     first = [r for r in corpus if r["batch"] == 1]
     alone = real_split.assign(first)
     site = first[0]["site"]

@@ -156,6 +156,26 @@ def test_near_duplicates_are_linked_to_their_original(store: Store) -> None:
     assert store.near_duplicates(original.doc_id) == [copy.doc_id]
 
 
+def test_near_duplicates_link_across_batches_to_the_root(store: Store) -> None:
+    """A batch finds the originals saved by earlier batches, and a copy of a copy links to the first original."""
+    body = "本院专家团队采用国际先进技术，治疗各类皮肤病，效果显著，欢迎广大患者来电咨询预约。" * 8
+    (original,) = store.save_many([item("http://a.cn/a.html", body, simhash=simhash(body))])
+    first, second = (body + "更新时间：2026-03-01", body + "更新时间：2026-03-01。转载")
+    copy, copy2 = store.save_many(
+        [
+            item("http://b.cn/1.html", first, simhash=simhash(first)),
+            item("http://c.cn/2.html", second, simhash=simhash(second)),
+        ]
+    )
+    assert store.get_document(copy.doc_id)["near_duplicate_of"] == original.doc_id
+    assert store.get_document(copy2.doc_id)["near_duplicate_of"] == original.doc_id
+    # the original rewritten to something else: its own fingerprint row is updated, not duplicated
+    other = "今天天气晴朗，市民纷纷到公园散步锻炼身体。" * 8
+    store.save_many([item("http://a.cn/a.html", other, simhash=simhash(other))])
+    assert store.get_document(original.doc_id)["near_duplicate_of"] is None
+    assert sorted(store.near_duplicates(original.doc_id)) == sorted([copy.doc_id, copy2.doc_id])
+
+
 # -- decoding -------------------------------------------------------------------------------------------------
 
 UTF8_HEADERS = {"content-type": "text/html; charset=utf-8"}

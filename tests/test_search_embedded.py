@@ -188,3 +188,53 @@ def test_column_snapshot_speeds_a_new_process_and_never_serves_another_index(tmp
     assert reopened.search(SearchQuery()).facets["region"] == {"广州": 1}
     for b in (a, fresh, other, reopened):
         b.close()
+
+
+def test_step_one_segments_for_the_index_and_a_mismatched_text_is_segmented_again(tmp_path):
+    """The prepare step (its own process in a crawl) computes the index's segmented text and the SimHash; the
+    indexer uses a segmented form only for the very text it was computed from."""
+    from domain import PageItem
+    from domain.fingerprint import simhash
+    from pipelines.process import Prepared, Processor
+    from store.db import Store
+    from store.indexer import Indexer
+
+    settings = Settings(data_dir=tmp_path, ocr_enabled=False)
+    body = (
+        "<html><head><title>皮肤科 根治 痤疮</title></head><body><article><p>"
+        + "本院皮肤科采用光动力疗法治疗痤疮。" * 12
+    )
+    page = PageItem(
+        url="http://a.cn/1.html", final_url="http://a.cn/1.html", status=200, body=(body + "</p></article></body></html>").encode(),
+        headers={"Content-Type": "text/html; charset=utf-8"}, source_id="s", fetched_at=datetime(2026, 3, 1, tzinfo=UTC),
+    )  # fmt: skip
+    prep = Processor.for_prepare(settings).prepare(page, None)
+    assert isinstance(prep, Prepared)
+    ex = prep.extracted
+    assert prep.segmented == {ex.title: analysis.index_text(ex.title), ex.text: analysis.index_text(ex.text)}
+    assert prep.simhash == simhash(ex.text)
+
+    search = EmbeddedSearch(tmp_path / "idx.sqlite")
+    store = Store.from_settings(settings)
+    item = {
+        "run_id": None, "source_id": "s", "url": page.url, "final_url": page.url, "extracted": ex,
+        "content_hash": prep.content_hash, "raw": page.body, "headers": {}, "fetched_at": page.fetched_at,
+        "rendered": False, "institution_id": None, "region": None, "index": True,
+    }  # fmt: skip
+    (saved,) = store.save_many([item])
+    indexer = Indexer(store, search)
+
+    # a segmented form computed for another text (a stale one) is not used for this document …
+    store.outbox_add([saved.doc_id])
+    indexer.index([saved.doc_id], queued=True, segmented={"别的标题": "标记", "别的正文": "标记"})
+    assert [h.doc_id for h in search.search(SearchQuery(text="痤疮")).hits] == [saved.doc_id]
+    assert search.search(SearchQuery(text="标记")).hits == []
+    # … one computed for this very text is (the marker shows which form the index holds)
+    store.outbox_add([saved.doc_id])
+    indexer.index([saved.doc_id], queued=True, segmented={ex.title: "标记"})
+    assert [h.doc_id for h in search.search(SearchQuery(text="标记")).hits] == [saved.doc_id]
+    store.outbox_add([saved.doc_id])
+    indexer.index([saved.doc_id], queued=True, segmented=prep.segmented)
+    assert [h.doc_id for h in search.search(SearchQuery(text="光动力")).hits] == [saved.doc_id]
+    assert search.search(SearchQuery(text="标记")).hits == []
+    store.close()

@@ -48,6 +48,9 @@ class IndexDoc:
     findings: list[dict[str, Any]] = field(default_factory=list)  # Finding.to_json() dicts
     account: str = ""
     author: str = ""
+    # the segmented forms (analysis.index_text) when the caller computed them already; None: computed on indexing
+    title_seg: str | None = None
+    text_seg: str | None = None
 
 
 @dataclass(slots=True)
