@@ -321,10 +321,10 @@ class Documents(Database):
                 pool.update(
                     (r.document_id, r) for r in s.scalars(select(Fingerprint).where(column.in_(chunk)))
                 )
-        for chunk in chunks(unique(doc_id for doc_id, _ in pairs)):
+        for ids in chunks(unique(doc_id for doc_id, _ in pairs)):
             pool.update(
                 (r.document_id, r)
-                for r in s.scalars(select(Fingerprint).where(Fingerprint.document_id.in_(chunk)))
+                for r in s.scalars(select(Fingerprint).where(Fingerprint.document_id.in_(ids)))
             )
         for doc_id, value in pairs:
             b = bands(value)
