@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from domain import Extracted, Finding
@@ -144,6 +144,7 @@ class Documents(Database):
             outcomes = []
             queued: list[str] = []
             fingerprints: list[tuple[str, int]] = []
+            new_findings: list[dict[str, Any]] = []  # of versions written here: one INSERT for the batch
             # the batch's documents in one statement (row-locked on PostgreSQL) instead of one query per page
             known: dict[str, Document | None] = dict.fromkeys(unique(p["doc_id"] for p in preps))
             for chunk in chunks(list(known)):
@@ -155,12 +156,16 @@ class Documents(Database):
                 redo = out.changed or out.unanalysed
                 if analysis is not None and redo:
                     # a version written by this transaction has no findings yet and no other reader
-                    self._save_analysis_tx(s, out.version_id, *analysis, fresh=out.changed)
+                    self._save_analysis_tx(
+                        s, out.version_id, *analysis, fresh=out.changed, new_findings=new_findings
+                    )
                 if item.get("simhash") is not None and redo:
                     fingerprints.append((out.doc_id, int(item["simhash"])))
                 if item.get("index") and (redo or out.created):
                     queued.append(out.doc_id)
                 outcomes.append(out)
+            if new_findings:
+                s.execute(insert(FindingRow), new_findings)
             self._fingerprints_tx(s, fingerprints)
             if queued:
                 s.flush()
@@ -377,8 +382,11 @@ class Documents(Database):
         findings: list[Finding],
         *,
         fresh: bool = False,
+        new_findings: list[dict[str, Any]] | None = None,
     ) -> None:
-        """``fresh``: the version was added by this very transaction (in the session, no findings yet)."""
+        """``fresh``: the version was added by this very transaction (in the session, no findings yet); its
+        findings' rows are then appended to ``new_findings`` when given, for the caller to insert in one
+        statement with the rest of its batch."""
         version = (
             s.get(DocumentVersion, version_id)
             if fresh
@@ -389,29 +397,31 @@ class Documents(Database):
         version.labels = unique(str(label) for label in labels)
         version.scores = _clean_scores(scores)
         version.analyzed_at = utcnow()
+        if fresh:
+            # a new version has no findings to keep: plain rows, no ORM object per finding
+            rows = [
+                _finding_values(f) | {"version_id": version_id, "document_id": version.document_id}
+                for f in findings
+            ]
+            if new_findings is None:
+                if rows:
+                    s.execute(insert(FindingRow), rows)
+            else:
+                new_findings.extend(rows)
+            return
         existing: dict[tuple, list[FindingRow]] = defaultdict(list)
-        if not fresh:
-            for old in s.scalars(
-                select(FindingRow).where(FindingRow.version_id == version_id).order_by(FindingRow.id)
-            ):
-                existing[_finding_key(old)].append(old)
+        for old in s.scalars(
+            select(FindingRow).where(FindingRow.version_id == version_id).order_by(FindingRow.id)
+        ):
+            existing[_finding_key(old)].append(old)
         for f in findings:
             bucket = existing.get(_finding_key(f))
             row: FindingRow | None = bucket.pop(0) if bucket else None
             if row is None:
                 row = FindingRow(version_id=version_id, document_id=version.document_id)
                 s.add(row)
-            row.category = f.category
-            row.label = f.label
-            row.start = int(f.start)
-            row.end = int(f.end)
-            row.text = f.text or ""
-            row.legal_basis = f.legal_basis or ""
-            row.severity = f.severity or ""
-            row.source = f.source or ""
-            row.field = f.field or "text"
-            row.score = None if f.score is None or not math.isfinite(f.score) else float(f.score)
-            row.reason = f.reason or ""
+            for key, value in _finding_values(f).items():
+                setattr(row, key, value)
         stale = [row.id for rows in existing.values() for row in rows]
         if stale:
             s.execute(delete(FindingRow).where(FindingRow.id.in_(stale)))
@@ -481,6 +491,23 @@ def _clean_scores(scores: dict[str, float] | None) -> dict[str, float]:
         if math.isfinite(f):
             out[str(key)] = f
     return out
+
+
+def _finding_values(f: Finding) -> dict[str, Any]:
+    """The columns of a finding's row (besides its version and document)."""
+    return {
+        "category": f.category,
+        "label": f.label,
+        "start": int(f.start),
+        "end": int(f.end),
+        "text": f.text or "",
+        "legal_basis": f.legal_basis or "",
+        "severity": f.severity or "",
+        "source": f.source or "",
+        "field": f.field or "text",
+        "score": None if f.score is None or not math.isfinite(f.score) else float(f.score),
+        "reason": f.reason or "",
+    }
 
 
 def _finding_key(f: Finding | FindingRow) -> tuple:
