@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from classifiers.rules import default_engine
+from classifiers.rules import YAML_LOADER, default_engine
 from domain import Finding
 from domain.institutions import INSTITUTION_TYPES, PARENT_SUBJECT, Institution
 from domain.overrides import apply_overrides
@@ -172,7 +172,7 @@ class InstitutionRegistry:
         (:func:`domain.overrides.apply_overrides`); a malformed entry is a ValueError naming it and the problem."""
         path = Path(path)
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=YAML_LOADER) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise ValueError(f"{path}: 无法读取机构登记: {exc}") from exc
         entries = data.get("institutions") if isinstance(data, dict) else None

@@ -36,6 +36,9 @@ from domain import LABELS, SEVERITIES, ClassifyResult, Finding
 from domain.normalize import Normalized, normalize_text, strip_invisible
 
 LEXICON_DIR = Path(__file__).resolve().parent / "lexicon"
+# libyaml when PyYAML was built with it: the lexicon loads in ~0.02 s instead of ~0.2 s (pure-Python parser), at
+# the start of every analysis worker; tests/test_rules.py checks that both parsers read every lexicon file alike.
+YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 SEVERITY_WEIGHT = {"S1": 1.0, "S2": 0.95, "S3": 0.8, "S4": 0.55, "P1": 1.0, "P2": 0.9, "P3": 0.75}
 
@@ -379,7 +382,7 @@ class RuleEngine:
             raw = path.read_bytes()
             digest.update(path.name.encode() + b"\0" + raw + b"\0")
             try:
-                docs[path.name] = yaml.safe_load(raw) or {}
+                docs[path.name] = yaml.load(raw, Loader=YAML_LOADER) or {}
             except yaml.YAMLError as exc:
                 raise LexiconError(f"{path.name}: invalid YAML: {exc}") from exc
         if "categories.yaml" not in docs or "guards.yaml" not in docs:

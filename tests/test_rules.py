@@ -389,6 +389,18 @@ def test_lexicon_guard_names_are_known() -> None:
         assert set(cat["guards"]) <= set(GUARD_NAMES)
 
 
+def test_lexicon_reads_alike_with_libyaml_and_pure_python() -> None:
+    """The engine loads with libyaml when it is there; the pure-Python parser (PyYAML without libyaml) must read
+    every lexicon file to the same data (libyaml is stricter: ``地址:`` in a flow list must be quoted)."""
+    assert hasattr(yaml, "CSafeLoader"), "PyYAML here was built without libyaml"
+    lexicon = Path(__file__).resolve().parents[1] / "classifiers" / "lexicon"
+    files = sorted(lexicon.glob("*.yaml"))
+    assert files
+    for path in files:
+        raw = path.read_bytes()
+        assert yaml.load(raw, Loader=yaml.CSafeLoader) == yaml.load(raw, Loader=yaml.SafeLoader), path.name
+
+
 def test_throughput(clf: RuleClassifier) -> None:
     docs = [
         "我院专治白癜风，一次根治，永不复发！预约电话：400-123-4567。某医院患者术中死亡，家属围堵医院讨说法。",
