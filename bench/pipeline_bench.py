@@ -103,12 +103,14 @@ def crawl(label: str, source: SourceConfig, pipelines: dict[str, int] | None, da
     result = run_crawl(settings, [source], item_pipelines=pipelines, overrides=overrides)
     seconds = time.perf_counter() - t0
     totals = result["totals"]
-    pages = int(totals.get("response_received_count", 0))
+    # pages only: the full pipeline also fetches the pages' images for OCR (their responses are counted apart)
+    pages = int(totals.get("response_received_count", 0)) - int(totals.get("yijian/image_responses", 0))
     return {
         "system": label,
         "pages": pages,
         "seconds": round(seconds, 2),
         "pages_per_s": round(pages / seconds, 1),
+        "image_responses": int(totals.get("yijian/image_responses", 0)),
         "peak_rss_mb": round(result.get("peak_rss_mb", 0) + result.get("workers_peak_rss_mb", 0), 1),
         "crawl_process_peak_rss_mb": result.get("peak_rss_mb"),
         "workers_peak_rss_mb": result.get("workers_peak_rss_mb"),

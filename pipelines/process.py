@@ -65,6 +65,9 @@ class Prepared:
     # form of the title and text (store.search.analysis.index_text, keyed by the text) and the text's SimHash
     segmented: dict[str, str] = field(default_factory=dict)
     simhash: int | None = None
+    # the raw body, already in the blob store (step 1 stores it and drops it from ``page``: the body neither
+    # travels on to the analysis worker nor is hashed and compressed there)
+    raw_sha: str | None = None
 
 
 def content_hash(ex: Extracted) -> str:
@@ -215,7 +218,22 @@ class Processor:
             return Outcome("unchanged", page.url, doc_id=doc_id)
         cands = ocr_candidates(extracted) if self.settings.ocr_enabled else []
         segmented = {t: index_text(t) for t in (extracted.title, extracted.text) if t} if self.segment else {}
-        return Prepared(page, extracted, digest, cands, segmented, simhash(extracted.text))
+        raw_sha = self.store.blobs.put(page.body) if page.body else None
+        page = dataclasses.replace(page, body=b"")
+        return Prepared(page, extracted, digest, cands, segmented, simhash(extracted.text), raw_sha)
+
+    def read_images(self, prep: Prepared, images: dict[str, bytes]) -> Prepared:
+        """OCR the page's fetched images (``src`` → bytes) into their ``ocr_text``; returns ``prep``. A crawl
+        with a prepare worker runs this there, between the image fetch and step 2, so the model's worker neither
+        loads the OCR engine nor reads images; otherwise step 2 does it."""
+        for img in prep.extracted.images:
+            data = images.get(img.src)
+            if data and len(data) <= OCR_MAX_BYTES:
+                try:
+                    img.ocr_text = ocr_image(data)
+                except Exception as exc:  # OCR must never sink a page
+                    log.warning("OCR failed for %s: %s", img.src, exc)
+        return prep
 
     # --- step 2 -------------------------------------------------------------------------------------
     def finish(self, prep: Prepared, run_id: int | None, images: dict[str, bytes] | None = None) -> Outcome:
@@ -229,13 +247,7 @@ class Processor:
         if self.analyzer is None:
             raise RuntimeError("this Processor only prepares pages (Processor.for_prepare)")
         for prep, images in batch:
-            for img in prep.extracted.images:
-                data = images.get(img.src)
-                if data and len(data) <= OCR_MAX_BYTES:
-                    try:
-                        img.ocr_text = ocr_image(data)
-                    except Exception as exc:  # OCR must never sink a page
-                        log.warning("OCR failed for %s: %s", img.src, exc)
+            self.read_images(prep, images)
         analyses = self.analyzer.analyze([for_analysis(prep.extracted) for prep, _ in batch])
         segmented = {k: v for prep, _ in batch for k, v in prep.segmented.items()}
         return self.save_batch(
@@ -246,6 +258,7 @@ class Processor:
             run_id,
             segmented=segmented,
             simhashes=[prep.simhash for prep, _ in batch],
+            raw_shas=[prep.raw_sha for prep, _ in batch],
         )
 
     def save(
@@ -260,13 +273,16 @@ class Processor:
         *,
         segmented: dict[str, str] | None = None,
         simhashes: list[int | None] | None = None,
+        raw_shas: list[str | None] | None = None,
     ) -> list[Outcome]:
         """Store each page's version, its analysis and its search-outbox entry in ONE transaction (a kill at
         any moment leaves all three or none), then push the outbox to the search backend. ``segmented`` and
-        ``simhashes``: what step 1 already computed (``Prepared``), used instead of computing it again."""
+        ``simhashes`` and ``raw_shas`` (bodies step 1 already stored): what step 1 computed (``Prepared``), used
+        instead of doing it again."""
         items = []
         hashes = simhashes or [None] * len(pages)
-        for (page, ex, digest, analysis), sim in zip(pages, hashes, strict=True):
+        blobs = raw_shas or [None] * len(pages)
+        for (page, ex, digest, analysis), sim, raw_sha in zip(pages, hashes, blobs, strict=True):
             source_institution, region = self.source_meta.get(page.source_id, (None, None))
             items.append(
                 {
@@ -277,6 +293,7 @@ class Processor:
                     "extracted": ex,
                     "content_hash": digest,
                     "raw": page.body,
+                    "raw_sha": raw_sha,
                     "headers": page.headers,
                     "fetched_at": page.fetched_at,
                     "rendered": page.rendered,

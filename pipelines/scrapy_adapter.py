@@ -4,7 +4,8 @@ Reads ``YIJIAN_DATA_DIR`` and ``YIJIAN_RUN_ID`` from the Scrapy settings. The bl
 OCR, classification, storage) run in ``Settings.processing_workers`` worker processes shared by every crawler of
 the crawl process (``pipelines.workers``: the reactor and the analysis use separate cores), or, with 0, in threads
 of the crawl process itself, so the reactor keeps fetching either way; a page's images are fetched
-through the crawler's own downloader (same politeness, same caps) between the two stages. Pages that reach the
+through the crawler's own downloader (same politeness, same caps) between the two stages, and read (OCR) in the
+prepare pool when there is one, else by the second stage. Pages that reach the
 analysis stage together are classified in one batch (``YIJIAN_ANALYZE_BATCH``, waiting at most
 ``YIJIAN_ANALYZE_WAIT`` seconds for a batch to fill), so the model runs batched. Decoding and extraction of a page
 run under ``YIJIAN_PAGE_BUDGET`` seconds (default ``pipelines.process.PAGE_BUDGET_S``); past it the page is recorded
@@ -24,7 +25,7 @@ from scrapy.crawler import Crawler
 from config import get_settings
 from domain import PageItem
 from pipelines.process import PAGE_BUDGET_S, Outcome, Prepared, Processor
-from pipelines.workers import WorkerPool, release_pool, shared_pool
+from pipelines.workers import WorkerDied, WorkerPool, release_pool, shared_pool
 from store.db import Store
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,22 @@ class YijianPipeline:
             asyncio.to_thread(self.processor.prepare, item, self.run_id), self.page_budget_s
         )
 
+    async def _read_images(
+        self, prep: Prepared, images: dict[str, bytes]
+    ) -> tuple[Prepared, dict[str, bytes]]:
+        """OCR in the prepare pool; past the page budget the page goes on without its images' text (logged),
+        as when OCR fails."""
+        assert self.pool is not None
+        try:
+            return await self.pool.read_images(prep, images, self.page_budget_s), {}
+        except (TimeoutError, WorkerDied):  # a hostile image must not sink its page
+            log.warning(
+                "OCR over the page budget (%gs) or its worker died; page kept without image text: %s",
+                self.page_budget_s,
+                prep.page.url,
+            )
+            return prep, {}
+
     async def _finish_many(self, batch: list[tuple[Prepared, dict[str, bytes]]]) -> list[Outcome]:
         if self.pool is not None:
             return await self.pool.finish_many(batch, self.run_id, self.source_meta)
@@ -117,6 +134,8 @@ class YijianPipeline:
                 outcome = prep
             else:
                 images = await self._fetch_images(prep.ocr_candidates)
+                if images and self.pool is not None and self.pool.prepare_pool is not None:
+                    prep, images = await self._read_images(prep, images)
                 outcome = await self._finish_batched(prep, images)
         except Exception as exc:  # a bug in one stage must not stop the crawl: record it as data
             log.exception("processing failed for %s", item.url)
@@ -188,6 +207,7 @@ class YijianPipeline:
         engine = self.crawler.engine
         if engine is None:
             return out
+        stats = self.crawler.stats
         for url in urls:
             req = Request(url, dont_filter=True, meta={"yijian_image": True, "dont_obey_robotstxt": False})
             try:
@@ -195,6 +215,8 @@ class YijianPipeline:
             except Exception as exc:
                 log.info("image fetch failed %s: %s", url, exc)
                 continue
+            if stats is not None:  # image responses are not pages (bench/pipeline_bench.py counts pages)
+                stats.inc_value("yijian/image_responses")
             if resp.status == 200 and resp.body:
                 out[url] = resp.body
         return out

@@ -9,7 +9,8 @@ page's ``Prepared`` travels back to the crawler and with its images to the worke
 any call. Step 1 (decode, extract, the unchanged check) has a pool of its own, ``Settings.prepare_workers``
 processes with the store but no model (``Processor.for_prepare``: they start in well under a second), at a lower
 CPU priority: the two stages of consecutive pages use two cores, and a parse killed at its budget restarts only
-that pool, not the model's. Guarantees (each pool):
+that pool, not the model's. The same pool reads a page's fetched images (OCR) before step 2: the model's worker
+is the crawl's busiest process, and the OCR engine (~1 s to load) then never loads there. Guarantees (each pool):
 
 * a worker dies with the crawl process (``PR_SET_PDEATHSIG`` on Linux; the processes are started from the
   reactor's thread, which lives as long as the crawl process);
@@ -145,6 +146,10 @@ def _proc() -> Processor:
 
 def _prepare(page: PageItem, run_id: int | None) -> Prepared | Outcome:
     return _proc().prepare(page, run_id)
+
+
+def _read_images(prep: Prepared, images: dict[str, bytes]) -> Prepared:
+    return _proc().read_images(prep, images)
 
 
 def _finish_many(
@@ -332,6 +337,13 @@ class WorkerPool:
         if self.prepare_pool is not None:
             return await self.prepare_pool.call(_prepare, page, run_id, timeout=timeout)
         return await self.call(_prepare, page, run_id, timeout=timeout)
+
+    async def read_images(self, prep: Prepared, images: dict[str, bytes], timeout: float | None) -> Prepared:
+        """OCR a page's fetched images in the prepare pool (its workers have slack; the model's worker is the
+        crawl's busiest process). Without a prepare pool the images go to ``finish_many`` as they are."""
+        if self.prepare_pool is None or not images:
+            raise RuntimeError("read_images needs a prepare pool and images")
+        return await self.prepare_pool.call(_read_images, prep, images, timeout=timeout)
 
     async def finish_many(
         self,

@@ -176,7 +176,8 @@ class Documents(Database):
 
     def _prepare_saves(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Normalise arguments and store raw bodies (outside the write lock) for pages that will get a
-        new version; an unchanged page's body is not stored again."""
+        new version; an unchanged page's body is not stored again. An item may instead carry ``raw_sha``, a body
+        its caller already put in the blob store (the crawl's step 1 does, off the analysis worker)."""
         preps = []
         for item in items:
             final_url = item["final_url"] or item["url"]
@@ -200,10 +201,10 @@ class Documents(Database):
 
         known = self._reading(read)
         for p in preps:
+            if p.get("raw_sha"):  # a body the caller already stored (used only if a version is written)
+                continue
             raw = p.get("raw")
-            p["raw_sha"] = (
-                self.blobs.put(raw) if raw and known.get(p["doc_id"]) != p["content_hash"] else None
-            )
+            p["raw_sha"] = self.blobs.put(raw) if raw and known.get(p["doc_id"]) != p["content_hash"] else None
         return preps
 
     def _save_version_tx(

@@ -171,7 +171,7 @@ def test_crawl_stores_the_same_with_worker_processes_as_in_process(
 ) -> None:
     """Single-process semantics: processing_workers = 0 (threads in the crawl process), = 1 with decoding and
     extraction in the analysis worker, and = 1 with them in a prepare worker of their own store the same
-    documents, versions, labels, findings and index."""
+    documents, versions, labels, findings, raw bodies and index."""
     from app.crawl import crawl_sources
     from demo.server import DemoWeb
     from domain.sources import SourceConfig
@@ -186,7 +186,16 @@ def test_crawl_stores_the_same_with_worker_processes_as_in_process(
         for workers, prepare_workers in ((0, 0), (1, 0), (1, 1)):
             monkeypatch.setenv("YIJIAN_PROCESSING_WORKERS", str(workers))
             monkeypatch.setenv("YIJIAN_PREPARE_WORKERS", str(prepare_workers))
-            settings = Settings(data_dir=tmp_path / f"w{workers}p{prepare_workers}", ocr_enabled=False)
+            settings = Settings(data_dir=tmp_path / f"w{workers}p{prepare_workers}")
+            # a page whose claims exist only in an image: OCR runs in the prepare worker when there is one
+            image_page = SourceConfig(
+                id="ad-image",
+                type="site",
+                start_urls=[f"http://127.0.0.17:{web.port}/ad-image.html"],
+                allowed_domains=["127.0.0.17"],
+                depth=0,
+                max_pages=5,
+            )
             source = SourceConfig(
                 id="beauty-salon",
                 type="site",
@@ -197,7 +206,7 @@ def test_crawl_stores_the_same_with_worker_processes_as_in_process(
                 institution="beauty-salon",
                 region="广东省江州市",
             )
-            summary = crawl_sources(settings, [source])
+            summary = crawl_sources(settings, [source, image_page])
             assert summary["new"] >= 5, summary
             store = Store.from_settings(settings)
             try:
@@ -208,9 +217,12 @@ def test_crawl_stores_the_same_with_worker_processes_as_in_process(
                     docs[d["url"]] = (
                         d["content_hash"],
                         sorted(d["version"]["labels"]),
-                        sorted((f["category"], f["start"], f["end"]) for f in d["findings"]),
+                        sorted((f["field"], f["category"], f["start"], f["end"]) for f in d["findings"]),
                         len(d["versions"]),
+                        d["version"]["raw_blob"],
                     )
+                    # the raw body is kept whatever process stored it (with a prepare worker, step 1 does)
+                    assert store.blobs.get(d["version"]["raw_blob"]).lstrip().startswith(b"<"), d["url"]
                 search = get_search(settings)
                 indexed = search.doc_ids()
                 # the index's segmented text comes from step 1 when it runs apart: the same words find the same pages
@@ -230,5 +242,7 @@ def test_crawl_stores_the_same_with_worker_processes_as_in_process(
         web.stop()
     assert stores[(0, 0)] == stores[(1, 0)] == stores[(1, 1)]
     assert stores[(1, 1)][1] and stores[(1, 1)][2] == 0
-    assert any(labels for _h, labels, _f, _n in stores[(1, 1)][0].values())
+    assert any(labels for _h, labels, _f, _n, _raw in stores[(1, 1)][0].values())
     assert any(stores[(1, 1)][3].values())
+    image_findings = [f for url, d in stores[(1, 1)][0].items() if url.endswith("/ad-image.html") for f in d[2]]
+    assert any(field.startswith("image:") for field, *_ in image_findings), image_findings
