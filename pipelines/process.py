@@ -197,7 +197,9 @@ class Processor:
 
     # --- step 1 -------------------------------------------------------------------------------------
     def prepare(self, page: PageItem, run_id: int | None) -> Prepared | Outcome:
-        """Decode and extract; returns an Outcome when the page ends here (error, deleted, unchanged)."""
+        """Decode and extract; returns an Outcome when the page ends here (error, deleted, unchanged). Otherwise
+        the raw body goes to the blob store here (content-addressed: a page that never gets a version leaves an
+        unreferenced blob, nothing worse) and the Prepared carries its hash instead of the body."""
         if page.error_kind:
             return self._error(page, run_id, page.error_kind, page.error_detail or "")
         if page.status == 304:

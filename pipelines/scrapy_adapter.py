@@ -124,7 +124,8 @@ class YijianPipeline:
         try:
             try:
                 # decode + extract under the per-page time budget (the thread cannot be killed, but the crawl
-                # goes on and the page is recorded; prepare writes nothing but an unchanged mark or an error)
+                # goes on and the page is recorded; prepare writes nothing but an unchanged mark, an error
+                # or the body's content-addressed blob, which a version may later point at)
                 prep = await self._prepare(item)
             except TimeoutError:
                 detail = f"解码与抽取超过每页时间预算（{self.page_budget_s:g} 秒）"

@@ -204,7 +204,9 @@ class Documents(Database):
             if p.get("raw_sha"):  # a body the caller already stored (used only if a version is written)
                 continue
             raw = p.get("raw")
-            p["raw_sha"] = self.blobs.put(raw) if raw and known.get(p["doc_id"]) != p["content_hash"] else None
+            p["raw_sha"] = (
+                self.blobs.put(raw) if raw and known.get(p["doc_id"]) != p["content_hash"] else None
+            )
         return preps
 
     def _save_version_tx(

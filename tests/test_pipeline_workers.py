@@ -244,5 +244,7 @@ def test_crawl_stores_the_same_with_worker_processes_as_in_process(
     assert stores[(1, 1)][1] and stores[(1, 1)][2] == 0
     assert any(labels for _h, labels, _f, _n, _raw in stores[(1, 1)][0].values())
     assert any(stores[(1, 1)][3].values())
-    image_findings = [f for url, d in stores[(1, 1)][0].items() if url.endswith("/ad-image.html") for f in d[2]]
+    image_findings = [
+        f for url, d in stores[(1, 1)][0].items() if url.endswith("/ad-image.html") for f in d[2]
+    ]
     assert any(field.startswith("image:") for field, *_ in image_findings), image_findings
