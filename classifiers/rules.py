@@ -60,6 +60,7 @@ GUARD_NAMES = (  # also the order in which they are tried: document-level contex
     "no_offer",
     "not_ad",
     "gratitude",
+    "gift_refused",
     "sent_negation",
     "no_institution",
     "aggregate",
@@ -77,6 +78,7 @@ _DOC_GUARDS = frozenset(
         "not_ad",
         "no_institution",
         "gratitude",
+        "gift_refused",
         "no_purpose",
         "no_offer",
     }
@@ -106,6 +108,7 @@ GUARD_DESCRIPTIONS = {
     "legit_service": "合法服务的同名词",
     "not_ad": "页面无电话、预约、价格等营销要素（不具广告性）",
     "sent_negation": "否定、防范或表彰语境",
+    "gift_refused": "医务人员拒收或退还红包的表彰报道（未见索要、收受、查处）",
     "no_institution": "未涉及具体医疗机构",
     "aggregate": "汇总统计或专项行动通报",
     "gratitude": "致谢或成就新闻（锦旗、感谢信、成功实施首例），无营销要素",
@@ -322,6 +325,7 @@ class RuleEngine:
             "academic_stat": guards["academic"].get("stat_terms", []),
             "gratitude": guards.get("gratitude", {}).get("cues", []),
             "gratitude_unless": guards.get("gratitude", {}).get("unless", []),
+            "gift_unless": guards.get("gift_refused", {}).get("unless", []),
             "drug_label": guards["drug_label"]["cues"],
             "patient_education": guards["patient_education"]["cues"],
             "complaint": guards["complaint"]["cues"],
@@ -355,6 +359,7 @@ class RuleEngine:
         self._reporting_re = _compile_any(guards["reported"].get("regex", []), "guards.reported")
         self._offer_re = _compile_any(guards["offer"].get("regex", []), "guards.offer")
         self._aggregate_re = _compile_any(guards["aggregate"].get("regex", []), "guards.aggregate")
+        self._gift_re = _compile_any(guards.get("gift_refused", {}).get("regex", []), "guards.gift_refused")
         self._generic_inst = {lexicon_form(g) for g in guards["institution"].get("generic", [])}
         self._generic_chars = set(guards["institution"].get("generic_suffix_chars", ""))
         self._adjacent = set(guards["negation"].get("adjacent_cues", []))
@@ -837,6 +842,16 @@ class RuleEngine:
         if doc.marketing or doc.cues.get("gratitude_unless") or doc.cues.get("complaint"):
             return None
         return self._doc_cue(doc, "gratitude")
+
+    def _g_gift_refused(self, hit: Hit | None, doc: _Doc) -> str | None:
+        # "医生婉拒患者红包", "将红包如数退还": integrity news; not when the text also tells of taking or punishment
+        if doc.cues.get("gift_unless"):
+            return None
+        for pattern in self._gift_re:
+            m = pattern.search(doc.norm)
+            if m:
+                return doc.cue_text((m.start(), m.end()))
+        return None
 
     def _g_drug_label(self, hit: Hit, doc: _Doc) -> str | None:
         return None if doc.marketing else self._doc_cue(doc, "drug_label")

@@ -3,7 +3,7 @@ backends: a fetched page, its extracted content, and the findings and labels the
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal
 
@@ -85,7 +85,12 @@ class Finding:
     reason: str = ""  # human-readable explanation (Chinese)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # every field is a scalar: a plain read, not dataclasses.asdict's recursive deep copy (a tenth of the
+        # analysis worker's save step went to asdict)
+        return {name: getattr(self, name) for name in _FINDING_FIELDS}
+
+
+_FINDING_FIELDS = tuple(f.name for f in fields(Finding))
 
 
 @dataclass(slots=True)

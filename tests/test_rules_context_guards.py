@@ -259,3 +259,27 @@ def test_a_doubt_aloud_negates_a_claim_but_not_the_service_the_page_sells():
 )
 def test_agency_wording_without_a_price_still_counts_as_an_offer(text):
     assert SERVICE in labels(text)
+
+
+GIFTS_REFUSED = [
+    "患者出院后通过微信给主治医生发了200元感谢红包，换来一句暖心的婉拒：康复就是最好的礼物。",
+    "家属把装着2000元的红包塞进刘主任的白大褂口袋，刘主任发现后立即退还。",
+    "为让家属安心，医生先收下红包，手术结束后再如数退还，并附上一张字条。",
+]
+GIFTS_TAKEN = [
+    "家属在术前给主刀医生塞了红包，医生收下了，术后也没有退还。",
+    "市第一人民医院骨科主任收受患者红包五千元，被给予党内警告处分。",
+    "有患者举报：该院麻醉科医生索要红包，不给就拖延手术。",
+]
+
+
+@pytest.mark.parametrize("text", GIFTS_REFUSED, ids=lambda v: v[:12])
+def test_a_doctor_refusing_a_red_envelope_is_integrity_news_not_bribery(text):
+    assert "sent_bribery_kickback" not in categories(text)
+    why = {h.suppressed_by for h in RULES.engine.explain(text) if h.category == "sent_bribery_kickback"}
+    assert why == {"gift_refused"}
+
+
+@pytest.mark.parametrize("text", GIFTS_TAKEN, ids=lambda v: v[:12])
+def test_a_red_envelope_taken_asked_for_or_punished_stays_bribery(text):
+    assert "sent_bribery_kickback" in categories(text)

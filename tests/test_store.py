@@ -658,3 +658,27 @@ def test_store_imports_no_pipelines_classifiers_or_crawlers() -> None:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_finding_json_is_every_field_as_is() -> None:
+    """Finding.to_json (what findings are stored and indexed as) holds every field, in declaration order."""
+    import dataclasses
+
+    from domain import Finding
+
+    for score in (None, 0.42):
+        f = Finding(
+            "ad_x",
+            None,
+            3,
+            9,
+            "一次根治",
+            "《广告法》第十六条",
+            "S2",
+            "rule:x",
+            "image:http://a/1.png",
+            score,
+            "原因",
+        )
+        assert f.to_json() == dataclasses.asdict(f)
+        assert list(f.to_json()) == [x.name for x in dataclasses.fields(Finding)]
