@@ -415,7 +415,7 @@ class RuleEngine:
         """Labels the context guards argue against in ``text``: every hit of the label was suppressed by a guard,
         or (``unapproved_service``) the text names a lawful service with a similar name (造血干细胞移植,
         器官捐献, 产前诊断 …), or (``negative_sentiment``) the text is a thank-you or achievement story (the
-        ``gratitude`` guard) or a law's text or aggregate statistics naming no particular institution, or (the two
+        ``gratitude`` guard) or a red envelope refused (``gift_refused``) or a law's text or aggregate statistics naming no particular institution, or (the two
         ad/service labels) the page reports, warns or explains and offers nothing (a ``reported`` cue, no
         ``offer`` cue, no marketing element), or (the two ad/service labels) the text is a hospital or department
         introduction (交通便利, 环境优美, 欢迎广大患者前来就诊) — in all cases only when no hit of that label survived. A sentiment hit that another
@@ -434,8 +434,9 @@ class RuleEngine:
         }
         if doc.cues.get("legit_service"):
             against.add("unapproved_service")
-        if self._g_gratitude(None, doc) is not None:
-            # a thank-you or achievement story: its rescue and complication words are not negative news
+        if self._g_gratitude(None, doc) is not None or self._g_gift_refused(None, doc) is not None:
+            # a thank-you or achievement story, or a red envelope refused: its rescue, complication and 红包
+            # words are not negative news
             against.add("negative_sentiment")
         if doc.reporting and not (doc.offer or doc.marketing):
             # the page reports, warns or explains (据…报道, 法院, 警方, 谨防, 所谓的) and offers nothing

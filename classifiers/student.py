@@ -139,13 +139,10 @@ def load_student(model_dir: Path, config: dict[str, Any], pad_id: int, precision
         with warnings.catch_warnings():  # see classifiers.model.apply_precision
             warnings.simplefilter("ignore")
             q = torch.ao.quantization
-            net.proj = q.quantize_dynamic(net.proj, {torch.nn.Linear: q.per_channel_dynamic_qconfig})
-            net.convs = q.quantize_dynamic(net.convs, {torch.nn.Linear: q.per_channel_dynamic_qconfig})
-            if hasattr(net, "qkv"):
-                net.qkv = q.quantize_dynamic(net.qkv, {torch.nn.Linear: q.per_channel_dynamic_qconfig})
-                net.att_out = q.quantize_dynamic(
-                    net.att_out, {torch.nn.Linear: q.per_channel_dynamic_qconfig}
-                )
+            # by submodule name: quantize_dynamic swaps the *children* of the module it is given, so calling it
+            # on a bare Linear (as before 2026-12-07) left proj, qkv and att_out in float32
+            names = ["proj", "convs"] + (["qkv", "att_out"] if hasattr(net, "qkv") else [])
+            q.quantize_dynamic(net, dict.fromkeys(names, q.per_channel_dynamic_qconfig), inplace=True)
     elif precision != "float32":
         raise ValueError(f"学生模型不支持精度 {precision!r}（可选：float32、int8）")
     return net

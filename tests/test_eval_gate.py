@@ -41,9 +41,9 @@ FLOORS = {
     # (split, network): (model macro-F1 floor, model + rules macro-F1 floor)
     # model e5s4l-20261123-s13-2eafbb; measured on the 2-core Xeon of 2026-11-23
     ("test", "transformer"): (0.87, 0.90),  # measured 0.890 / 0.906 (float32); 0.90 is the issue-3 target
-    ("test", "student"): (0.88, 0.90),  # measured 0.898 / 0.910 (int8)
+    ("test", "student"): (0.88, 0.90),  # measured 0.898 / 0.910 (int8); 0.897 / 0.911 with every matmul int8
     ("challenge", "transformer"): (0.85, 0.86),  # measured 0.879 / 0.887
-    ("challenge", "student"): (0.83, 0.84),  # measured 0.860 / 0.871
+    ("challenge", "student"): (0.83, 0.84),  # measured 0.860 / 0.871; 0.860 / 0.878 (every matmul int8)
 }
 
 
@@ -51,6 +51,9 @@ FLOORS = {
 # measured 2026-12-07 on the 213-text split (batches 1-3): student 0.486 / 0.591 / 11.8 %, transformer
 # 0.348 / 0.542 / 10.1 % (hard negatives flagged: student 5/143, transformer 6/143, 0.042, under the 0.05 cap).
 # On the 145 texts of batches 1 + 2 they were student 0.396 / 0.539 / 12.5 %, transformer 0.303 / 0.489 / 12.5 %.
+# With the student's every matrix product int8 (it was only its convolutions) and the gift_refused guard (both
+# 2026-12-07, later): student 0.500 / 0.608 / 11.8 %; the floors are left where they were (int8 kernels differ by
+# CPU).
 REAL_FLOORS = {
     "student": (0.46, 0.56, 0.14),
     "transformer": (0.32, 0.51, 0.13),

@@ -51,6 +51,17 @@ def test_model_only_service_label_is_recognised() -> None:
 
 
 def test_sentiment_hits_suppressed_by_wording_guards_do_not_veto_the_model() -> None:
-    text = "医院开展廉洁从业教育，医护人员主动退还患者红包。"
+    text = "医院开展廉洁从业教育，严禁收受红包。"
     assert any(h.suppressed_by == "sent_negation" for h in RULES.explain(text))
     assert "negative_sentiment" not in guarded_labels(RULES, text)
+
+
+def test_a_refused_red_envelope_story_argues_against_negative_sentiment() -> None:
+    """Like a thank-you story, a doctor returning a 红包 is praise: it vetoes a model-only negative label."""
+    text = "医院开展廉洁从业教育，医护人员主动退还患者红包。"
+    assert {h.suppressed_by for h in RULES.explain(text) if h.label == "negative_sentiment"} == {
+        "gift_refused"
+    }
+    assert "negative_sentiment" in guarded_labels(RULES, text)
+    taken = "该院医生收受患者红包被通报。"
+    assert "negative_sentiment" not in guarded_labels(RULES, taken)
