@@ -365,6 +365,7 @@ class RuleEngine:
         self._adjacent = set(guards["negation"].get("adjacent_cues", []))
         self._post_negators = {lexicon_form(str(c)) for c in guards["negation"].get("post_cues", [])}
         self._inside_negators = tuple(lexicon_form(str(c)) for c in guards["negation"].get("inside_cues", []))
+        self._low_rate_cues = tuple(lexicon_form(str(c)) for c in guards["negation"].get("low_rate_cues", []))
         self._inside_doubts = tuple(
             lexicon_form(str(c)) for c in guards["negation"].get("inside_doubt_cues", [])
         )
@@ -714,6 +715,11 @@ class RuleEngine:
         for cue in self._inside_negators if service else self._inside_negators + self._inside_doubts:
             if cue in inside:
                 return cue
+        if inside.endswith("率"):  # "治愈率只有40%": a rate said to be low
+            after = doc.norm[hit.end : hit.end + 4].lstrip()
+            for cue in self._low_rate_cues:
+                if after.startswith(cue):
+                    return cue
         for span in doc.cues.get("negation", []):
             if lo <= span[0] and span[1] <= hi and not _overlaps(span, (hit.start, hit.end)):
                 cue = doc.cue_text(span)

@@ -283,3 +283,22 @@ def test_a_doctor_refusing_a_red_envelope_is_integrity_news_not_bribery(text):
 @pytest.mark.parametrize("text", GIFTS_TAKEN, ids=lambda v: v[:12])
 def test_a_red_envelope_taken_asked_for_or_punished_stays_bribery(text):
     assert "sent_bribery_kickback" in categories(text)
+
+
+def test_a_rate_said_to_be_low_is_a_caveat_but_a_high_one_is_a_claim():
+    assert "ad_cure_rate_stats" not in categories("干扰素对慢性乙肝的治愈率只有40%左右，需要长期随访。")
+    assert "ad_cure_rate_stats" not in categories("这种手术的成功率仅为六成左右，需谨慎选择。")
+    assert "ad_cure_rate_stats" in categories("我院治愈率高达98%，欢迎来电咨询。")
+    # "只有" before the claim is the advertiser's boast, not a caveat
+    assert "ad_cure_rate_stats" in categories("只有我院治愈率达到99%，一次根治不复发。")
+
+
+def test_a_patent_specification_is_not_an_ad_but_the_same_words_sold_are():
+    patent = "本发明公开了一种治疗痛风的中药组合物，具有疗效显著、无毒副作用的优点。具体实施方式如下。"
+    assert AD not in labels(patent)
+    assert AD in labels("本品疗效显著、无毒副作用，专治痛风，欢迎订购，咨询电话400-123-4567。")
+
+
+def test_a_patent_named_as_a_boast_is_still_an_ad():
+    text = "老教授出身中医世家，研制成功“抗癌祛瘤”产品，并获国家发明专利，疗效显著，无毒副作用。"
+    assert not any(h.suppressed_by == "academic" for h in RULES.engine.explain(text))
