@@ -416,11 +416,12 @@ class RuleEngine:
         """Labels the context guards argue against in ``text``: every hit of the label was suppressed by a guard,
         or (``unapproved_service``) the text names a lawful service with a similar name (造血干细胞移植,
         器官捐献, 产前诊断 …), or (``negative_sentiment``) the text is a thank-you or achievement story (the
-        ``gratitude`` guard) or a red envelope refused (``gift_refused``) or a law's text or aggregate statistics naming no particular institution, or (the two
-        ad/service labels) the page reports, warns or explains and offers nothing (a ``reported`` cue, no
-        ``offer`` cue, no marketing element), or (the two ad/service labels) the text is a hospital or department
-        introduction (交通便利, 环境优美, 欢迎广大患者前来就诊) — in all cases only when no hit of that label survived. A sentiment hit that another
-        guard suppressed does not argue against the label (those guards read wording, not the story)."""
+        ``gratitude`` guard), a red envelope refused (``gift_refused``), a law's text or aggregate statistics
+        naming no particular institution, or (the two ad/service labels) the page reports, warns or explains and
+        offers nothing (a ``reported`` cue, no ``offer`` cue, no marketing element), or (the two ad/service
+        labels) the text is a hospital or department introduction (交通便利, 环境优美, 欢迎广大患者前来就诊) — in
+        all cases only when no hit of that label survived. A sentiment hit that another guard suppressed does not
+        argue against the label (those guards read wording, not the story)."""
         return self._guarded(*self._explain(text))
 
     def _guarded(self, doc: _Doc, hits: list[Hit]) -> set[str]:
