@@ -302,3 +302,9 @@ def test_a_patent_specification_is_not_an_ad_but_the_same_words_sold_are():
 def test_a_patent_named_as_a_boast_is_still_an_ad():
     text = "老教授出身中医世家，研制成功“抗癌祛瘤”产品，并获国家发明专利，疗效显著，无毒副作用。"
     assert not any(h.suppressed_by == "academic" for h in RULES.engine.explain(text))
+
+
+def test_a_permanent_effect_is_a_guarantee_but_a_question_about_it_is_not():
+    assert "ad_efficacy_guarantee" in categories("植发的效果是永久的，除非雄激素水平有变化，欢迎预约面诊。")
+    assert "ad_efficacy_guarantee" not in categories("激光脱毛的效果是永久的吗？其实并不是。")
+    assert "ad_efficacy_guarantee" not in categories("激光脱毛的效果并不是永久的，需要定期维护。")
