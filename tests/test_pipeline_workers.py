@@ -181,32 +181,24 @@ def test_crawl_stores_the_same_with_worker_processes_as_in_process(
 
     web = DemoWeb()
     web.start()
+
+    def demo_site(source_id: str, host: str, path: str, **limits: Any) -> SourceConfig:
+        url = f"http://{host}:{web.port}{path}"
+        return SourceConfig(id=source_id, type="site", start_urls=[url], allowed_domains=[host], **limits)
+
+    sources = [
+        demo_site("beauty-salon", "127.0.0.14", "/", depth=3, max_pages=100, institution="beauty-salon",
+                  region="广东省江州市"),
+        # a page whose claims exist only in an image: OCR runs in the prepare worker when there is one
+        demo_site("ad-image", "127.0.0.17", "/ad-image.html", depth=0, max_pages=5),
+    ]  # fmt: skip
     try:
         stores = {}
         for workers, prepare_workers in ((0, 0), (1, 0), (1, 1)):
             monkeypatch.setenv("YIJIAN_PROCESSING_WORKERS", str(workers))
             monkeypatch.setenv("YIJIAN_PREPARE_WORKERS", str(prepare_workers))
             settings = Settings(data_dir=tmp_path / f"w{workers}p{prepare_workers}")
-            # a page whose claims exist only in an image: OCR runs in the prepare worker when there is one
-            image_page = SourceConfig(
-                id="ad-image",
-                type="site",
-                start_urls=[f"http://127.0.0.17:{web.port}/ad-image.html"],
-                allowed_domains=["127.0.0.17"],
-                depth=0,
-                max_pages=5,
-            )
-            source = SourceConfig(
-                id="beauty-salon",
-                type="site",
-                start_urls=[f"http://127.0.0.14:{web.port}/"],
-                allowed_domains=["127.0.0.14"],
-                depth=3,
-                max_pages=100,
-                institution="beauty-salon",
-                region="广东省江州市",
-            )
-            summary = crawl_sources(settings, [source, image_page])
+            summary = crawl_sources(settings, sources)
             assert summary["new"] >= 5, summary
             store = Store.from_settings(settings)
             try:
