@@ -32,6 +32,17 @@ class SaveOutcome:
     unanalysed: bool = False  # same content, but its current version was never analysed (an interrupted save)
 
 
+@dataclass(slots=True)
+class _NewVersion:
+    """A version planned by ``save_many``: its document, its row, and the findings to insert with it."""
+
+    doc: Document
+    row: dict[str, Any]
+    created: bool
+    findings: list[Finding]
+    index: int = 0  # the item's position in the batch
+
+
 class Documents(Database):
     blobs: BlobStore  # raw bodies; set by store.db.Store
 
@@ -103,25 +114,21 @@ class Documents(Database):
     ) -> SaveOutcome:
         """Record a fetched page. Same content hash as the current version → no new version
         (``changed=False``), only last_seen / validators / run updated. Safe to call again for the same page."""
-        (prep,) = self._prepare_saves(
-            [
-                {
-                    "run_id": run_id,
-                    "source_id": source_id,
-                    "url": url,
-                    "final_url": final_url,
-                    "extracted": extracted,
-                    "content_hash": content_hash,
-                    "raw": raw,
-                    "headers": headers,
-                    "fetched_at": fetched_at,
-                    "rendered": rendered,
-                    "institution_id": institution_id,
-                    "region": region,
-                }
-            ]
-        )
-        return self._retrying(lambda s: self._save_version_tx(s, **prep))
+        item = {
+            "run_id": run_id,
+            "source_id": source_id,
+            "url": url,
+            "final_url": final_url,
+            "extracted": extracted,
+            "content_hash": content_hash,
+            "raw": raw,
+            "headers": headers,
+            "fetched_at": fetched_at,
+            "rendered": rendered,
+            "institution_id": institution_id,
+            "region": region,
+        }
+        return self.save_many([item])[0]
 
     def save_many(self, items: Sequence[dict[str, Any]]) -> list[SaveOutcome]:
         """Batch form of ``save_version`` + ``save_analysis`` in one transaction (all or nothing).
@@ -141,36 +148,64 @@ class Documents(Database):
         def tx(s: Session) -> list[SaveOutcome]:
             from store.outbox import queue_for_indexing  # store.outbox imports this module
 
-            outcomes = []
-            queued: list[str] = []
-            fingerprints: list[tuple[str, int]] = []
+            outcomes: list[SaveOutcome | None] = [None] * len(items)
+            pending: list[_NewVersion] = []  # versions planned, inserted together by write_pending
             new_findings: list[dict[str, Any]] = []  # of versions written here: one INSERT for the batch
             # the batch's documents in one statement (row-locked on PostgreSQL) instead of one query per page
             known: dict[str, Document | None] = dict.fromkeys(unique(p["doc_id"] for p in preps))
             for chunk in chunks(list(known)):
                 for doc in s.scalars(select(Document).where(Document.id.in_(chunk)).with_for_update()):
                     known[doc.id] = doc
-            for item, prep in zip(items, preps, strict=True):
-                out = self._save_version_tx(s, **prep, known=known)
-                analysis = item.get("analysis")
-                redo = out.changed or out.unanalysed
-                if analysis is not None and redo:
-                    # a version written by this transaction has no findings yet and no other reader
-                    self._save_analysis_tx(
-                        s, out.version_id, *analysis, fresh=out.changed, new_findings=new_findings
+
+            def write_pending() -> None:
+                """Insert the planned versions in one statement (after their new documents) and point
+                each document at its version."""
+                if not pending:
+                    return
+                s.flush()
+                ids = s.scalars(
+                    insert(DocumentVersion).returning(DocumentVersion.id, sort_by_parameter_order=True),
+                    [p.row for p in pending],
+                ).all()
+                for p, version_id in zip(pending, ids, strict=True):
+                    p.doc.current_version_id = version_id
+                    outcomes[p.index] = SaveOutcome(p.doc.id, version_id, p.row["version"], True, p.created)
+                    new_findings.extend(
+                        _finding_values(f) | {"version_id": version_id, "document_id": p.doc.id}
+                        for f in p.findings
                     )
+                pending.clear()
+
+            for i, (item, prep) in enumerate(zip(items, preps, strict=True)):
+                if any(p.doc.id == prep["doc_id"] for p in pending):
+                    write_pending()  # the same page twice in a batch: the second sees the first's version
+                analysis = item.get("analysis")
+                planned = self._save_version_tx(s, **prep, known=known, analysis=analysis)
+                if isinstance(planned, _NewVersion):
+                    planned.index = i
+                    pending.append(planned)
+                    continue
+                outcomes[i] = planned
+                if analysis is not None and planned.unanalysed:
+                    self._save_analysis_tx(s, planned.version_id, *analysis)
+            write_pending()
+            if new_findings:
+                s.execute(insert(FindingRow), new_findings)
+
+            done = [out for out in outcomes if out is not None]
+            queued: list[str] = []
+            fingerprints: list[tuple[str, int]] = []
+            for item, out in zip(items, done, strict=True):
+                redo = out.changed or out.unanalysed
                 if item.get("simhash") is not None and redo:
                     fingerprints.append((out.doc_id, int(item["simhash"])))
                 if item.get("index") and (redo or out.created):
                     queued.append(out.doc_id)
-                outcomes.append(out)
-            if new_findings:
-                s.execute(insert(FindingRow), new_findings)
             self._fingerprints_tx(s, fingerprints)
             if queued:
                 s.flush()
                 queue_for_indexing(s, self.engine.dialect.name, queued)
-            return outcomes
+            return done
 
         return self._retrying(tx)
 
@@ -227,16 +262,15 @@ class Documents(Database):
         rendered: bool,
         institution_id: str | None,
         region: str | None,
-        known: dict[str, Document | None] | None = None,
-    ) -> SaveOutcome:
-        """``known``: the documents of this transaction's batch already read (None = not in the store); the
-        document created here is added to it."""
+        known: dict[str, Document | None],
+        analysis: tuple[list[str], dict[str, float], list[Finding]] | None = None,
+    ) -> SaveOutcome | _NewVersion:
+        """Create or update the page's document; an unchanged page's outcome, or the new version to insert
+        (with ``analysis`` in its row when given). ``known``: the documents of this transaction's batch already
+        read (None = not in the store); the document created here is added to it."""
         canon = canonical_url(final_url)
         fetched = fetched_at
-        if known is not None and doc_id in known:
-            doc = known[doc_id]
-        else:
-            doc = s.get(Document, doc_id, with_for_update=True)  # row lock on PostgreSQL
+        doc = known[doc_id] if doc_id in known else s.get(Document, doc_id, with_for_update=True)
         created = doc is None
         if doc is None:
             doc = Document(
@@ -256,8 +290,7 @@ class Documents(Database):
                 status=extracted.status or "ok",
             )
             s.add(doc)
-            if known is not None:
-                known[doc_id] = doc
+            known[doc_id] = doc
         else:
             doc.url = final_url
             doc.requested_url = canonical_url(url)
@@ -282,34 +315,33 @@ class Documents(Database):
         if raw and raw_sha is None:  # changed by another writer since the pre-check
             raw_sha = self.blobs.put(raw)
         number = doc.current_version + 1
-        version = DocumentVersion(
-            document_id=doc_id,
-            version=number,
-            run_id=run_id,
-            content_hash=content_hash,
-            final_url=final_url,
-            title=extracted.title or "",
-            text=extracted.text or "",
-            published_at=as_utc(extracted.published_at),
-            author=extracted.author or "",
-            account=extracted.account or "",
-            images=[{"src": i.src, "alt": i.alt, "ocr_text": i.ocr_text} for i in extracted.images],
-            fetched_at=fetched,
-            rendered=bool(rendered),
-            raw_blob=raw_sha,
-            encoding=extracted.encoding or "",
-            status=extracted.status or "ok",
-            headers=headers,
-            labels=[],
-            scores={},
-        )
-        s.add(version)
-        s.flush()
+        labels, scores, findings = analysis if analysis is not None else ([], {}, [])
+        row = {
+            "document_id": doc_id,
+            "version": number,
+            "run_id": run_id,
+            "content_hash": content_hash,
+            "final_url": final_url,
+            "title": extracted.title or "",
+            "text": extracted.text or "",
+            "published_at": as_utc(extracted.published_at),
+            "author": extracted.author or "",
+            "account": extracted.account or "",
+            "images": [{"src": i.src, "alt": i.alt, "ocr_text": i.ocr_text} for i in extracted.images],
+            "fetched_at": fetched,
+            "rendered": bool(rendered),
+            "raw_blob": raw_sha,
+            "encoding": extracted.encoding or "",
+            "status": extracted.status or "ok",
+            "headers": headers,
+            "labels": unique(str(label) for label in labels),
+            "scores": _clean_scores(scores),
+            "analyzed_at": utcnow() if analysis is not None else None,
+        }
         doc.current_version = number
-        doc.current_version_id = version.id
         doc.content_hash = content_hash
         doc.status = extracted.status or "ok"
-        return SaveOutcome(doc_id, version.id, number, True, created)
+        return _NewVersion(doc, row, created, findings)
 
     def _fingerprints_tx(self, s: Session, pairs: list[tuple[str, int]]) -> None:
         """Record each (document id, SimHash) and link the document to the nearest earlier document within
@@ -383,35 +415,15 @@ class Documents(Database):
         labels: list[str],
         scores: dict[str, float],
         findings: list[Finding],
-        *,
-        fresh: bool = False,
-        new_findings: list[dict[str, Any]] | None = None,
     ) -> None:
-        """``fresh``: the version was added by this very transaction (in the session, no findings yet); its
-        findings' rows are then appended to ``new_findings`` when given, for the caller to insert in one
-        statement with the rest of its batch."""
-        version = (
-            s.get(DocumentVersion, version_id)
-            if fresh
-            else s.get(DocumentVersion, version_id, with_for_update=True)
-        )
+        """Set an existing version's labels and scores and replace its findings, keeping the row of each
+        unchanged finding. (A version written by ``save_many`` gets its analysis in its row instead.)"""
+        version = s.get(DocumentVersion, version_id, with_for_update=True)
         if version is None:
             raise KeyError(f"no document version {version_id}")
         version.labels = unique(str(label) for label in labels)
         version.scores = _clean_scores(scores)
         version.analyzed_at = utcnow()
-        if fresh:
-            # a new version has no findings to keep: plain rows, no ORM object per finding
-            rows = [
-                _finding_values(f) | {"version_id": version_id, "document_id": version.document_id}
-                for f in findings
-            ]
-            if new_findings is None:
-                if rows:
-                    s.execute(insert(FindingRow), rows)
-            else:
-                new_findings.extend(rows)
-            return
         existing: dict[tuple, list[FindingRow]] = defaultdict(list)
         for old in s.scalars(
             select(FindingRow).where(FindingRow.version_id == version_id).order_by(FindingRow.id)
