@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
 from domain import Extracted, Finding
@@ -30,6 +30,15 @@ class SaveOutcome:
     changed: bool  # a new version was written
     created: bool  # the document was new
     unanalysed: bool = False  # same content, but its current version was never analysed (an interrupted save)
+
+
+# The unchanged check runs once per fetched page: its statements are built once (their cache keys memoised), and
+# read plain columns, no ORM objects. The document is found by final URL, else by the URL that was requested.
+_SETTLED = select(Document.content_hash, DocumentVersion.analyzed_at).outerjoin(
+    DocumentVersion, DocumentVersion.id == Document.current_version_id
+)
+_SETTLED_BY_ID = _SETTLED.where(Document.id == bindparam("doc_id"))
+_SETTLED_BY_REQUESTED = _SETTLED.where(Document.requested_url == bindparam("canon")).limit(1)
 
 
 @dataclass(slots=True)
@@ -85,14 +94,14 @@ class Documents(Database):
         its analysis (a database from before the single-transaction save, or a failed analysis) is not
         "unchanged" for the next crawl, which re-analyses it."""
 
+        canon = canonical_url(url)
+
         def read(s: Session) -> str | None:
-            doc = self._find_doc(s, url)
-            if doc is None or doc.current_version_id is None:
-                return None
-            analysed = s.scalar(
-                select(DocumentVersion.analyzed_at).where(DocumentVersion.id == doc.current_version_id)
+            row = (
+                s.execute(_SETTLED_BY_ID, {"doc_id": doc_id_for(canon)}).first()
+                or s.execute(_SETTLED_BY_REQUESTED, {"canon": canon}).first()
             )
-            return doc.content_hash if analysed is not None else None
+            return row.content_hash if row is not None and row.analyzed_at is not None else None
 
         return self._reading(read)
 
