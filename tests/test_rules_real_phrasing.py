@@ -246,3 +246,41 @@ def test_real_phrasing_of_offers_is_flagged_by_its_rule_with_a_legal_basis(categ
 @pytest.mark.parametrize("text", NEGATIVE_REAL_PHRASING, ids=lambda v: v[:12])
 def test_research_bans_and_investigations_of_these_trades_are_not_flagged(text):
     assert SERVICE not in RULES.classify([text])[0].labels
+
+
+AD = "exaggerated_efficacy"
+
+# A cure told as what happened to one patient: the guarantee an advertorial makes through testimony.
+TESTIMONIAL_CURES = [
+    "王阿姨在我们诊所调理了两个月，腰腿痛再也没有犯过，逢人就夸。",
+    "张先生坚持治疗三个月，成功摆脱了胰岛素，血糖一直很稳定。",
+    "经过一年的康复训练，孩子现在已经和其他正常孩子一样上学了。",
+    "连续针灸三周，腰痛症状几乎完全消失。",
+    "患者复查时发现，原来的卵巢囊肿竟然不复存在了。",
+]
+
+TESTIMONIAL_NEAR_MISSES = [
+    # a case series in a journal
+    "随访资料显示，本组病例中有12例术后至今未复发，研究显示该术式安全有效。",
+    # the provider's promise quoted by the one who paid for it
+    "我在一家诊所交了两万元，对方说“很多孩子治疗后已经和正常孩子一样了”，现在孩子毫无变化。",
+    # news and a warning
+    "据报道，该男子称服用“神药”后糖尿病再也没有复发，警方提醒市民切勿轻信。",
+    # a thank-you story
+    "患者家属送来锦旗，感谢医护人员让孩子终于和其他正常孩子一样走路了。",
+]
+
+
+@pytest.mark.parametrize("text", TESTIMONIAL_CURES, ids=lambda v: v[:12])
+def test_a_cure_told_as_a_patients_story_is_an_efficacy_guarantee(text):
+    result = RULES.classify([text])[0]
+    assert AD in result.labels
+    hits = [f for f in result.findings if f.source == "rules:ad.efficacy.testimonial"]
+    assert hits, result.findings
+    assert all("第十六条第一款" in f.legal_basis and "第（四）项" in f.legal_basis for f in hits)
+
+
+@pytest.mark.parametrize("text", TESTIMONIAL_NEAR_MISSES, ids=lambda v: v[:12])
+def test_a_cure_reported_quoted_by_a_complainant_or_thanked_for_is_not_an_ad(text):
+    assert AD not in RULES.classify([text])[0].labels
+    assert any(h.rule_id == "ad.efficacy.testimonial" and h.suppressed for h in RULES.explain(text))
