@@ -339,3 +339,18 @@ def test_idioms_with_a_negator_or_a_fraud_word_do_not_hide_an_offer(text):
 def test_investigations_and_explainers_of_a_trade_are_not_offers(text):
     assert SERVICE not in labels(text)
     assert any(h.label == SERVICE and h.suppressed for h in RULES.engine.explain(text))
+
+
+def test_lawful_donor_sperm_and_epidural_words_are_not_offers_or_claims():
+    # donor sperm from a sperm bank is lawful (供精人工授精); a private seller is not
+    assert SERVICE not in labels(
+        "捐精条件：22至45周岁健康男性，供精者须签订知情同意书，由省人类精子库统一管理。"
+    )
+    assert SERVICE in labels("私人供精，高学历捐精者可看照片，先检测后付款，私信联系。")
+    # "打上无痛" is a mother's word for an epidural, not a painless-treatment promise
+    assert AD not in labels("宫口开到三指，就请麻醉医生来打上无痛，后面顺利多了。")
+
+
+def test_a_guides_own_tips_and_a_background_check_do_not_read_as_reporting():
+    text = "匹配助孕母亲：需提供体检报告和家庭背景调查。避坑提醒：签约前务必视频面试。"
+    assert SERVICE in labels(text)
