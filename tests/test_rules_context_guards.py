@@ -308,3 +308,49 @@ def test_a_permanent_effect_is_a_guarantee_but_a_question_about_it_is_not():
     assert "ad_efficacy_guarantee" in categories("植发的效果是永久的，除非雄激素水平有变化，欢迎预约面诊。")
     assert "ad_efficacy_guarantee" not in categories("激光脱毛的效果是永久的吗？其实并不是。")
     assert "ad_efficacy_guarantee" not in categories("激光脱毛的效果并不是永久的，需要定期维护。")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # 不得 inside an idiom of eagerness or necessity neither forbids nor reports
+        "我们的老客户刘先生恨不得马上飞去格鲁吉亚助孕，我们先帮他核对了当地的法规和流程。",
+        "很多家庭不得不选择海外助孕，我们提供从匹配到宝宝到家的全程服务，欢迎咨询。",
+        # a fraud named as a risk to avoid is a guide's caution, not a victim's complaint
+        "代孕费用动辄几十万，一旦被骗损失惨重，所以签约前务必看清合同里的保障条款。",
+    ],
+    ids=lambda v: v[:12],
+)
+def test_idioms_with_a_negator_or_a_fraud_word_do_not_hide_an_offer(text):
+    assert SERVICE in labels(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "有网站打着“科学备孕”的旗号，承诺三代试管选性别，医生提醒这类宣传不可信。",
+        "本刊记者暗访发现，一些中介仍在社交平台招揽捐卵者，以营养费名义支付报酬。",
+        "目前干细胞抗衰老疗法缺乏大规模的临床验证，长期安全性也不明确。",
+        "一些孕婴摄影店以胎儿写真为幌子，私下为孕妇做胎儿性别鉴定。",
+        "非法胎儿性别鉴定扰乱出生人口性别比，群众可拨打热线举报。",
+    ],
+    ids=lambda v: v[:12],
+)
+def test_investigations_and_explainers_of_a_trade_are_not_offers(text):
+    assert SERVICE not in labels(text)
+    assert any(h.label == SERVICE and h.suppressed for h in RULES.engine.explain(text))
+
+
+def test_lawful_donor_sperm_and_epidural_words_are_not_offers_or_claims():
+    # donor sperm from a sperm bank is lawful (供精人工授精); a private seller is not
+    assert SERVICE not in labels(
+        "捐精条件：22至45周岁健康男性，供精者须签订知情同意书，由省人类精子库统一管理。"
+    )
+    assert SERVICE in labels("私人供精，高学历捐精者可看照片，先检测后付款，私信联系。")
+    # "打上无痛" is a mother's word for an epidural, not a painless-treatment promise
+    assert AD not in labels("宫口开到三指，就请麻醉医生来打上无痛，后面顺利多了。")
+
+
+def test_a_guides_own_tips_and_a_background_check_do_not_read_as_reporting():
+    text = "匹配助孕母亲：需提供体检报告和家庭背景调查。避坑提醒：签约前务必视频面试。"
+    assert SERVICE in labels(text)

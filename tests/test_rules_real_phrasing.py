@@ -163,3 +163,124 @@ def test_hybrid_vetoes_a_model_only_negative_label_on_gratitude_news_but_not_on_
     # an ordinary negative story the model reads right keeps its label
     news = "患者投诉某医院乱收费，院方回应称将调查。"
     assert "negative_sentiment" in hybrid.classify([news])[0].labels
+
+
+# Issue 15, second pass: the phrasing of real cell-company advertorials, overseas surrogacy consultants, IVF sold for
+# a child of the wanted sex and fetal-sex tests named after what they find. Each entry: (category, rule, text).
+POSITIVE_REAL_PHRASING = [
+    (
+        "svc_unapproved_cell_gene_therapy",
+        "svc.cell_gene.purpose",
+        "我们的免疫细胞储存方案，专为健康人群的免疫保养设计，年轻时存一份，老了用得上。",
+    ),
+    (  # the purpose a paragraph after the cells
+        "svc_unapproved_cell_gene_therapy",
+        "svc.cell_gene.purpose",
+        "脐带间充质干细胞被誉为生命的种子细胞。\n它还能帮助中年女性抗老，留住青春。",
+    ),
+    (
+        "svc_unapproved_cell_gene_therapy",
+        "svc.cell_gene.purpose",
+        "NK细胞是身体的巡警，具有预防癌症和延缓机体衰老的神奇作用。",
+    ),
+    (
+        "svc_unapproved_cell_gene_therapy",
+        "svc.cell_gene.purpose",
+        "脐血免疫细胞活性更强，可用于预防和治疗多种免疫力低下引起的疾病。",
+    ),
+    (
+        "svc_fetal_sex_determination",
+        "svc.fetal_sex.regex",
+        "胎儿性别基因检测通常一至两周出结果，加急服务三天就能拿到报告。",
+    ),
+    (
+        "svc_surrogacy_gamete_trade",
+        "svc.surrogacy.overseas",
+        "作为从业十年的海外助孕顾问，我每周都会接到这样的越洋电话。",
+    ),
+    (
+        "svc_surrogacy_gamete_trade",
+        "svc.surrogacy.overseas",
+        "选择保证代孕计划的家庭，若代孕者未能怀孕，诊所将全额退款。",
+    ),
+    (
+        "svc_surrogacy_gamete_trade",
+        "svc.surrogacy.overseas",
+        "近年来越来越多家庭选择格鲁吉亚的助孕服务，流程清晰、性价比高。",
+    ),
+    (
+        "svc_surrogacy_gamete_trade",
+        "svc.surrogacy.sex_selection",
+        "借助第三代试管技术，医生可以选择胚胎的性别，帮您完成生女孩的心愿。",
+    ),
+    (
+        "svc_surrogacy_gamete_trade",
+        "svc.surrogacy.sex_selection",
+        "试管婴儿不只帮助不孕夫妻，也为希望拥有特定性别孩子的家庭带来了可能。",
+    ),
+]
+
+NEGATIVE_REAL_PHRASING = [
+    # research and caution about cells
+    "研究人员在小鼠实验中发现，年轻个体的外泌体或许能延缓衰老，但离临床应用还很远。",
+    "外泌体近年热度飙升，值得警惕的是，它常被过度简化成抗老化的万灵丹。",
+    "市场监管部门提醒：目前没有任何干细胞抗衰老项目获批，所谓免疫细胞回输能预防癌症属于虚假宣传。",
+    # bans and news about sex selection and overseas agencies
+    "我国禁止非医学需要的性别选择，医生只有在存在伴性遗传病风险时才会筛查胚胎性别。",
+    "记者暗访发现，有中介以胎儿性别检测为名收集孕妇血样，送往境外化验。",
+    "据报道，一些海外助孕中介以高额报酬招募代孕母亲，警方已立案调查。",
+    "由于国内单身女性冻卵仍受限制，不少人赴海外冻卵，律师指出这类中介服务存在法律风险。",
+]
+
+
+@pytest.mark.parametrize("category,rule,text", POSITIVE_REAL_PHRASING, ids=lambda v: str(v)[:14])
+def test_real_phrasing_of_offers_is_flagged_by_its_rule_with_a_legal_basis(category, rule, text):
+    result = RULES.classify([text])[0]
+    assert SERVICE in result.labels
+    hits = [f for f in result.findings if f.category == category and f.source == f"rules:{rule}"]
+    assert hits, result.findings
+    assert all(f.severity == "S1" and "《" in f.legal_basis for f in hits)
+    assert all(text[f.start : f.end] == f.text for f in hits)
+
+
+@pytest.mark.parametrize("text", NEGATIVE_REAL_PHRASING, ids=lambda v: v[:12])
+def test_research_bans_and_investigations_of_these_trades_are_not_flagged(text):
+    assert SERVICE not in RULES.classify([text])[0].labels
+
+
+AD = "exaggerated_efficacy"
+
+# A cure told as what happened to one patient: the guarantee an advertorial makes through testimony.
+TESTIMONIAL_CURES = [
+    "王阿姨在我们诊所调理了两个月，腰腿痛再也没有犯过，逢人就夸。",
+    "张先生坚持治疗三个月，成功摆脱了胰岛素，血糖一直很稳定。",
+    "经过一年的康复训练，孩子现在已经和其他正常孩子一样上学了。",
+    "连续针灸三周，腰痛症状几乎完全消失。",
+    "患者复查时发现，原来的卵巢囊肿竟然不复存在了。",
+]
+
+TESTIMONIAL_NEAR_MISSES = [
+    # a case series in a journal
+    "随访资料显示，本组病例中有12例术后至今未复发，研究显示该术式安全有效。",
+    # the provider's promise quoted by the one who paid for it
+    "我在一家诊所交了两万元，对方说“很多孩子治疗后已经和正常孩子一样了”，现在孩子毫无变化。",
+    # news and a warning
+    "据报道，该男子称服用“神药”后糖尿病再也没有复发，警方提醒市民切勿轻信。",
+    # a thank-you story
+    "患者家属送来锦旗，感谢医护人员让孩子终于和其他正常孩子一样走路了。",
+]
+
+
+@pytest.mark.parametrize("text", TESTIMONIAL_CURES, ids=lambda v: v[:12])
+def test_a_cure_told_as_a_patients_story_is_an_efficacy_guarantee(text):
+    result = RULES.classify([text])[0]
+    assert AD in result.labels
+    hits = [f for f in result.findings if f.source == "rules:ad.efficacy.testimonial"]
+    assert hits, result.findings
+    assert all("第十六条第一款" in f.legal_basis and "第（四）项" in f.legal_basis for f in hits)
+
+
+@pytest.mark.parametrize("text", TESTIMONIAL_NEAR_MISSES, ids=lambda v: v[:12])
+def test_a_cure_reported_quoted_by_a_complainant_or_thanked_for_is_not_an_ad(text):
+    assert AD not in RULES.classify([text])[0].labels
+    assert any(h.rule_id == "ad.efficacy.testimonial" and h.suppressed for h in RULES.explain(text))
