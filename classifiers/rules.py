@@ -440,6 +440,10 @@ class RuleEngine:
             # a thank-you or achievement story, or a red envelope refused: its rescue, complication and 红包
             # words are not negative news
             against.add("negative_sentiment")
+            if not doc.offer:
+                # nor, offering nothing, is its recovery an advertised cure (labels.md: exaggerated_efficacy
+                # needs a text that promotes)
+                against.add("exaggerated_efficacy")
         if doc.reporting and not (doc.offer or doc.marketing):
             # the page reports, warns or explains (据…报道, 法院, 警方, 谨防, 所谓的) and offers nothing
             against.update(("exaggerated_efficacy", "unapproved_service"))

@@ -65,3 +65,14 @@ def test_a_refused_red_envelope_story_argues_against_negative_sentiment() -> Non
     assert "negative_sentiment" in guarded_labels(RULES, text)
     taken = "该院医生收受患者红包被通报。"
     assert "negative_sentiment" not in guarded_labels(RULES, taken)
+
+
+def test_an_achievement_story_that_offers_nothing_argues_against_a_model_only_efficacy_label() -> None:
+    """Hospital news of a successful operation (手术顺利, 恢复良好, 回院致谢) promotes nothing by itself
+    (labels.md: exaggerated_efficacy needs a text that promotes); an offer or a surviving claim keeps the label."""
+    news = "近日，市一院骨科团队为一名八旬老人完成膝关节置换手术，手术顺利，老人术后恢复良好，家属回院致谢。"
+    assert {"exaggerated_efficacy", "negative_sentiment"} <= guarded_labels(RULES, news)
+    offer = news + "即日起预约手术可享八折优惠，咨询电话0758-1234567。"
+    assert "exaggerated_efficacy" not in guarded_labels(RULES, offer)
+    complaint = "市一院为老人完成膝关节置换手术，手术顺利，但术后感染，家属投诉医院处置不当。"
+    assert "negative_sentiment" not in guarded_labels(RULES, complaint)
