@@ -354,3 +354,20 @@ def test_lawful_donor_sperm_and_epidural_words_are_not_offers_or_claims():
 def test_a_guides_own_tips_and_a_background_check_do_not_read_as_reporting():
     text = "匹配助孕母亲：需提供体检报告和家庭背景调查。避坑提醒：签约前务必视频面试。"
     assert SERVICE in labels(text)
+
+
+def test_an_unnamed_particular_clinic_or_a_lawsuits_defendant_is_a_particular_institution() -> None:
+    """labels.md: a particular institution may be unnamed ("某医院"); "某私人门诊" and a judgment's defendant
+    (判令被告赔偿) are one particular party, while "某些机构" in advice is not."""
+    from classifiers.rules import RuleClassifier
+
+    rules = RuleClassifier()
+
+    def negative(text: str) -> bool:
+        return "negative_sentiment" in rules.classify([text])[0].labels
+
+    assert negative("警方通报：狮岭镇某私人门诊发生医患纠纷，有人持刀伤人，两人受伤。")
+    assert negative("原告向本院提出诉讼请求：判令被告赔偿因错误诊断造成的医疗费损失。")
+    assert negative("昨日上午，市中医院门诊一名男子持美工刀攻击接诊医生，被保安制止。")
+    assert not negative("专家提醒：医患纠纷应通过合法途径解决，切勿持刀伤人。")
+    assert not negative("某些机构夸大宣传，消费者就医时应选择正规医院。")
