@@ -119,6 +119,8 @@ def _revision_schemas() -> list[tuple[str, dict[str, frozenset[str]]]]:
 
 
 def _stamp_unversioned(conn: Connection, cfg: Config) -> None:
+    if not set(inspect(conn).get_table_names()) - {VERSION_TABLE}:
+        return  # an empty database (every new one): nothing to recognise, upgrade from nothing
     schemas = _revision_schemas()
     known = set().union(*(s.keys() for _, s in schemas), Base.metadata.tables)
     present = set(inspect(conn).get_table_names()) & known
