@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from domain import Extracted, Finding
@@ -96,14 +97,14 @@ class Documents(Database):
 
         canon = canonical_url(url)
 
-        def read(s: Session) -> str | None:
+        def read(conn: Connection) -> str | None:
             row = (
-                s.execute(_SETTLED_BY_ID, {"doc_id": doc_id_for(canon)}).first()
-                or s.execute(_SETTLED_BY_REQUESTED, {"canon": canon}).first()
+                conn.execute(_SETTLED_BY_ID, {"doc_id": doc_id_for(canon)}).first()
+                or conn.execute(_SETTLED_BY_REQUESTED, {"canon": canon}).first()
             )
             return row.content_hash if row is not None and row.analyzed_at is not None else None
 
-        return self._reading(read)
+        return self._reading_rows(read)
 
     def save_version(
         self,
