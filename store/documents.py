@@ -356,7 +356,8 @@ class Documents(Database):
     def _fingerprints_tx(self, s: Session, pairs: list[tuple[str, int]]) -> None:
         """Record each (document id, SimHash) and link the document to the nearest earlier document within
         NEAR_DUPLICATE_BITS (that document's own original when it is a near-duplicate itself), in order: a
-        later pair sees the earlier ones. One query per band for the whole batch instead of two per document."""
+        later pair sees the earlier ones. One query per band for the whole batch instead of two per document;
+        the candidates are read as plain rows, indexed by band, and the batch's rows written in two statements."""
         if not pairs:
             return
         s.flush()  # the batch's documents exist before their fingerprints
@@ -365,39 +366,60 @@ class Documents(Database):
         for _, value in pairs:
             for i, band in enumerate(bands(value)):
                 wanted[i].add(band)
-        pool: dict[str, Fingerprint] = {}
-        for column, values in zip(columns, wanted, strict=True):
-            for chunk in chunks(sorted(values)):
-                pool.update(
-                    (r.document_id, r) for r in s.scalars(select(Fingerprint).where(column.in_(chunk)))
-                )
-        for ids in chunks(unique(doc_id for doc_id, _ in pairs)):
-            pool.update(
-                (r.document_id, r)
-                for r in s.scalars(select(Fingerprint).where(Fingerprint.document_id.in_(ids)))
-            )
+        read = select(Fingerprint.document_id, Fingerprint.simhash, *columns, Fingerprint.near_duplicate_of)
+        rows = [
+            r
+            for column, values in zip(columns, wanted, strict=True)
+            for chunk in chunks(sorted(values))
+            for r in s.execute(read.where(column.in_(chunk)))
+        ]
+        batch_ids = unique(doc_id for doc_id, _ in pairs)
+        rows += [
+            r for ids in chunks(batch_ids) for r in s.execute(read.where(Fingerprint.document_id.in_(ids)))
+        ]
+        # document id -> (SimHash, bands, its original); band value -> the documents with it, per band
+        known: dict[str, tuple[int, tuple[int, ...], str | None]] = {
+            r.document_id: (int(r.simhash, 16), (r.band0, r.band1, r.band2, r.band3), r.near_duplicate_of)
+            for r in rows
+        }
+        stored = set(known) & set(batch_ids)
+        by_band: list[defaultdict[int, set[str]]] = [defaultdict(set) for _ in columns]
+        for doc_id, (_, b, _) in known.items():
+            for i, band in enumerate(b):
+                by_band[i][band].add(doc_id)
+        written: dict[str, dict[str, Any]] = {}
         for doc_id, value in pairs:
             b = bands(value)
             best: tuple[int, str] | None = None
-            for c in pool.values():
-                if c.document_id == doc_id or (
-                    c.band0 != b[0] and c.band1 != b[1] and c.band2 != b[2] and c.band3 != b[3]
-                ):
+            for c in set().union(*(by_band[i].get(band, ()) for i, band in enumerate(b))):
+                if c == doc_id:
                     continue
-                d = distance(value, int(c.simhash, 16))
-                root = c.near_duplicate_of or c.document_id
+                c_value, _, c_original = known[c]
+                d = distance(value, c_value)
+                root = c_original or c
                 if d <= NEAR_DUPLICATE_BITS and root != doc_id and (best is None or (d, root) < best):
                     best = (d, root)
-            row = pool.get(doc_id)
-            if row is None:
-                row = Fingerprint(document_id=doc_id)
-                s.add(row)
-                pool[doc_id] = row
-            row.simhash = f"{value:016x}"
-            row.band0, row.band1, row.band2, row.band3 = b
-            row.near_duplicate_of = best[1] if best else None
-            row.distance = best[0] if best else None
-            row.updated_at = utcnow()
+            if doc_id in known:
+                for i, band in enumerate(known[doc_id][1]):
+                    by_band[i][band].discard(doc_id)
+            for i, band in enumerate(b):
+                by_band[i][band].add(doc_id)
+            known[doc_id] = (value, b, best[1] if best else None)
+            written[doc_id] = {
+                "document_id": doc_id,
+                "simhash": f"{value:016x}",
+                "band0": b[0],
+                "band1": b[1],
+                "band2": b[2],
+                "band3": b[3],
+                "near_duplicate_of": best[1] if best else None,
+                "distance": best[0] if best else None,
+                "updated_at": utcnow(),
+            }
+        if new := [row for doc_id, row in written.items() if doc_id not in stored]:
+            s.execute(insert(Fingerprint), new)
+        if changed := [row for doc_id, row in written.items() if doc_id in stored]:
+            s.execute(update(Fingerprint), changed)  # ORM bulk UPDATE by primary key
 
     def near_duplicates(self, doc_id: str) -> list[str]:
         """Ids of the documents linked to ``doc_id`` as its near-duplicates."""

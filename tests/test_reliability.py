@@ -21,6 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scrapy import Request
 from scrapy.exceptions import IgnoreRequest
 
@@ -29,7 +31,7 @@ from classifiers.rules import MAX_HITS_PER_RULE, default_engine
 from crawlers.downloadermiddlewares.conditional import ConditionalGetMiddleware
 from crawlers.items import classify_exception
 from domain import Extracted, Finding
-from domain.fingerprint import simhash
+from domain.fingerprint import NEAR_DUPLICATE_BITS, simhash
 from domain.urls import canonical_url, doc_id_for
 from pipelines.decode import decode_body
 from store.db import Store
@@ -174,6 +176,68 @@ def test_near_duplicates_link_across_batches_to_the_root(store: Store) -> None:
     store.save_many([item("http://a.cn/a.html", other, simhash=simhash(other))])
     assert store.get_document(original.doc_id)["near_duplicate_of"] is None
     assert sorted(store.near_duplicates(original.doc_id)) == sorted([copy.doc_id, copy2.doc_id])
+
+
+def _nearest_links(batches: list[list[tuple[str, int]]]) -> dict[str, str | None]:
+    """Reference for the store's near-duplicate links: document -> the document it nearly duplicates, by brute
+    force over every document saved so far (one saved again with the same analysed content gets no new version and
+    keeps its link)."""
+    state: dict[str, tuple[int, str | None]] = {}  # document -> (SimHash, its original)
+    for batch in batches:
+        for doc, value in batch:
+            if doc in state and state[doc][0] == value:
+                continue
+            best: tuple[int, str] | None = None
+            for other, (other_value, original) in state.items():
+                d = (value ^ other_value).bit_count()
+                root = original or other
+                if (
+                    other != doc
+                    and d <= NEAR_DUPLICATE_BITS
+                    and root != doc
+                    and (best is None or (d, root) < best)
+                ):
+                    best = (d, root)
+            state[doc] = (value, best[1] if best else None)
+    return {doc: original for doc, (_, original) in state.items()}
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(
+                st.integers(0, 5),  # page
+                st.sampled_from((0x0123_4567_89AB_CDEF, 0xFFFF_0000_FFFF_0000)),
+                st.lists(st.integers(0, 63), max_size=3),  # bits flipped
+            ),
+            min_size=1,
+            max_size=6,
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_near_duplicate_links_match_a_brute_force_reference(
+    tmp_path_factory: pytest.TempPathFactory, raw: list[list[tuple[int, int, list[int]]]]
+) -> None:
+    """Batches in any order, the same page twice in one batch, pages rewritten into and out of a copy: the
+    banded lookup links each document exactly as comparing it with every earlier document would."""
+    urls = [f"http://a.cn/{page}.html" for page in range(6)]
+    batches = [
+        [(urls[page], base ^ sum(1 << b for b in set(bits))) for page, base, bits in batch] for batch in raw
+    ]
+    expected = _nearest_links([[(doc_id_for(url), value) for url, value in batch] for batch in batches])
+    tmp = tmp_path_factory.mktemp("fp")
+    s = Store(f"sqlite:///{tmp / 'y.db'}", tmp / "blobs")
+    try:
+        for batch in batches:
+            s.save_many(
+                [item(url, f"正文{value:016x}", simhash=value, analysis=([], {}, [])) for url, value in batch]
+            )
+        assert {doc: s.get_document(doc)["near_duplicate_of"] for doc in expected} == expected
+    finally:
+        s.close()
 
 
 # -- decoding -------------------------------------------------------------------------------------------------
