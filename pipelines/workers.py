@@ -51,6 +51,7 @@ MAX_IN_FLIGHT = 32
 RING = 4 * MAX_IN_FLIGHT
 THREADS_PER_WORKER = 1
 PREPARE_NICE = 5  # the prepare workers' niceness, added to the crawl process's
+FORKSERVER_PRELOAD = ["pipelines.process"]  # imported once by the fork server (_context)
 
 
 class WorkerDied(RuntimeError):
@@ -59,7 +60,9 @@ class WorkerDied(RuntimeError):
 
 def die_with_parent(parent_pid: int) -> None:
     """Linux: the kernel SIGKILLs this process when its parent dies (no orphan writing to the store behind the
-    next run's back); elsewhere best effort only."""
+    next run's back); elsewhere best effort only. The parent is the crawl process ``parent_pid`` itself or its
+    fork server, which exits as soon as the crawl process is gone (multiprocessing.forkserver)."""
+    ppid = os.getppid()
     try:
         import ctypes
         import signal
@@ -68,8 +71,28 @@ def die_with_parent(parent_pid: int) -> None:
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         return
-    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+    if os.getppid() != ppid:  # the parent died before prctl took effect
         os._exit(1)
+    if ppid != parent_pid:  # forked by the fork server: the crawl process may be gone before the server noticed
+        try:
+            os.kill(parent_pid, 0)
+        except ProcessLookupError:
+            os._exit(1)
+
+
+def _context() -> Any:
+    """How worker processes start. Where available a fork server, started by the crawl process the first time a
+    pool starts, imports the processing code once (``pipelines.process``: SQLAlchemy, the store, the extractors,
+    jieba's module, ~1 s) and forks every worker from that: the model's worker, the prepare worker and each
+    restart skip the import, and nothing of the crawl process (its reactor, its threads) is inherited, as with
+    ``spawn``, the fallback."""
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(FORKSERVER_PRELOAD)
+    return ctx
 
 
 # --- in the worker process ------------------------------------------------------------------------------------
@@ -222,9 +245,7 @@ class WorkerPool:
         """Start the processes now (call from the reactor's thread: the death signal is tied to the thread that
         started them)."""
         if self._executor is None:
-            import multiprocessing
-
-            ctx = multiprocessing.get_context("spawn")
+            ctx = _context()
             if self._stamps is None:
                 self._stamps = ctx.RawArray("d", RING)
             self._executor = ProcessPoolExecutor(
