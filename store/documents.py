@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -18,7 +18,7 @@ from domain import Extracted, Finding
 from domain.fingerprint import NEAR_DUPLICATE_BITS, bands, distance
 from domain.urls import canonical_url, doc_id_for
 from store.blobs import BlobStore
-from store.engine import Database, chunks, unique
+from store.engine import CHUNK, Database, chunks, unique
 from store.models import Document, DocumentVersion, FindingRow, Fingerprint, Source, as_utc, utcnow
 from store.rows import iso, row_fields
 
@@ -367,11 +367,23 @@ class Documents(Database):
             for i, band in enumerate(bands(value)):
                 wanted[i].add(band)
         read = select(Fingerprint.document_id, Fingerprint.simhash, *columns, Fingerprint.near_duplicate_of)
+        # one query for the four bands (OR: each document once, however many bands it shares; a page copied
+        # a hundred times would otherwise come back four hundred times)
+        values = [sorted(v) for v in wanted]
         rows = [
             r
-            for column, values in zip(columns, wanted, strict=True)
-            for chunk in chunks(sorted(values))
-            for r in s.execute(read.where(column.in_(chunk)))
+            for start in range(0, max(map(len, values)), CHUNK)
+            for r in s.execute(
+                read.where(
+                    or_(
+                        *(
+                            c.in_(v[start : start + CHUNK])
+                            for c, v in zip(columns, values, strict=True)
+                            if v[start:]
+                        )
+                    )
+                )
+            )
         ]
         batch_ids = unique(doc_id for doc_id, _ in pairs)
         rows += [
