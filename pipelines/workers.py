@@ -12,8 +12,9 @@ CPU priority: the two stages of consecutive pages use two cores, and a parse kil
 that pool, not the model's. The same pool reads a page's fetched images (OCR) before step 2: the model's worker
 is the crawl's busiest process, and the OCR engine (~1 s to load) then never loads there. Guarantees (each pool):
 
-* a worker dies with the crawl process (``PR_SET_PDEATHSIG`` on Linux; the processes are started from the
-  reactor's thread, which lives as long as the crawl process);
+* a worker dies with the crawl process (``PR_SET_PDEATHSIG`` on Linux: its parent is the crawl process's fork
+  server, which exits as soon as the crawl process is gone; with ``spawn``, the reactor's thread, which lives as
+  long as the crawl process);
 * a worker that dies (killed, out of memory, a crash in a C extension) breaks only the calls in flight: the pool
   is restarted and each such call is run once more; a call that breaks the new pool too raises
   :class:`WorkerDied` (the adapter records its pages as errors). A store write a dying worker had begun is rolled
@@ -73,7 +74,8 @@ def die_with_parent(parent_pid: int) -> None:
         return
     if os.getppid() != ppid:  # the parent died before prctl took effect
         os._exit(1)
-    if ppid != parent_pid:  # forked by the fork server: the crawl process may be gone before the server noticed
+    # forked by the fork server: the crawl process may be gone before the server noticed
+    if ppid != parent_pid:
         try:
             os.kill(parent_pid, 0)
         except ProcessLookupError:
@@ -199,6 +201,15 @@ def _vm_hwm_mb(pid: int) -> float | None:
     except (OSError, ValueError, IndexError):
         return None
     return None
+
+
+def _fork_server_hwm_mb() -> float:
+    """Peak resident memory of this process's fork server (it holds the processing code its workers share), 0
+    without one. Its pid is a private attribute of multiprocessing.forkserver: read defensively."""
+    from multiprocessing import forkserver
+
+    pid = getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
+    return (_vm_hwm_mb(pid) or 0.0) if isinstance(pid, int) else 0.0
 
 
 def _pid() -> int:
@@ -329,13 +340,16 @@ class WorkerPool:
         return self.restarts + (self.prepare_pool.restarts if self.prepare_pool is not None else 0)
 
     def close(self) -> None:
-        """Wait for the calls in flight, record the workers' peak memory (the prepare pool's included), stop the
-        processes."""
+        """Wait for the calls in flight, record the workers' peak memory (the prepare pool's and the fork server's
+        included), stop the processes."""
         if self.prepare_pool is not None:
             self.prepare_pool.close()
+        started = self._executor is not None
         self._close_own()
         if self.prepare_pool is not None:
             self.peak_rss_mb = round(self.peak_rss_mb + self.prepare_pool.peak_rss_mb, 1)
+        if started and not self.prepare_only:
+            self.peak_rss_mb = round(self.peak_rss_mb + _fork_server_hwm_mb(), 1)
 
     def _close_own(self) -> None:
         if self._executor is None:
