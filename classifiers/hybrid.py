@@ -29,6 +29,10 @@ from classifiers.base import Classifier
 from domain import LABELS, ClassifyResult
 
 DEFAULT_ASSIST_FACTOR = 0.5
+
+# What the rule engine's ``assess`` gives per text (classifiers.rules.RuleClassifier.assess): its result, the labels
+# its context guards argue against, and the labels with standalone rule evidence.
+Assessment = tuple[ClassifyResult, set[str], set[str]]
 # Labels whose model-only decision a context guard can veto. For negative_sentiment only the gratitude guard
 # vetoes (a thank-you or achievement story, see RuleEngine.guarded_labels): the other sentiment guards are about
 # wording, not about what the text is.
@@ -117,11 +121,21 @@ class HybridClassifier:
                 findings.append(f)
         return ClassifyResult(labels=labels, scores=dict(model_res.scores), findings=findings)
 
-    def classify(self, texts: Sequence[str]) -> list[ClassifyResult]:
+    takes_rule_assessments = True  # classify(texts, assessed=...): see pipelines.analyze.Analyzer.analyze
+
+    def classify(
+        self, texts: Sequence[str], assessed: Sequence[Assessment | None] | None = None
+    ) -> list[ClassifyResult]:
+        """``assessed``: the rule engine's ``assess`` of each text where it was already made (the crawl's step 1
+        makes it on its own core); the texts without one are assessed here."""
         m = self.model.classify(texts)
         assess = getattr(self.rules, "assess", None)
         if assess is not None:  # the rule engine: one scan per text
-            return [self.combine(a, *b) for a, b in zip(m, assess(texts), strict=True)]
+            given = list(assessed) if assessed is not None else [None] * len(texts)
+            todo = [i for i, a in enumerate(given) if a is None]
+            for i, a in zip(todo, assess([texts[i] for i in todo]) if todo else [], strict=True):
+                given[i] = a
+            return [self.combine(a, *b) for a, b in zip(m, given, strict=True)]  # type: ignore[misc]
         r = self.rules.classify(texts)
         return [
             self.combine(a, b, guarded_labels(self.rules, t), standalone_labels(self.rules, t))

@@ -8,15 +8,21 @@ score and model version.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
+from typing import TYPE_CHECKING
 
 from classifiers.base import Classifier
 from classifiers.certs import find_review_certs, missing_cert_finding
+from classifiers.hybrid import Assessment
 from classifiers.institutions import Institution, InstitutionRegistry, scope_findings
 from domain import LABELS, ClassifyResult, Extracted, Finding
 from domain.normalize import normalize
+
+if TYPE_CHECKING:
+    from classifiers.rules import RuleClassifier
 
 TITLE_SEP = "\n\n"
 HUB_LINK_DENSITY = 0.8
@@ -83,6 +89,33 @@ def _hidden_text(doc: Extracted, page_text: str) -> list[tuple[str, str]]:
     return out
 
 
+# (key of the text it was made of, the rule engine's assessment of it): see assess_whole_text
+KeyedAssessment = tuple[str, Assessment]
+
+
+def page_text(doc: Extracted) -> str:
+    """The text the classifier reads for a page: title and body."""
+    return f"{doc.title}{TITLE_SEP}{doc.text}" if doc.title else doc.text
+
+
+def _text_key(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+def _matching(keyed: KeyedAssessment | None, text: str) -> Assessment | None:
+    return keyed[1] if keyed is not None and keyed[0] == _text_key(text) else None
+
+
+def assess_whole_text(rules: RuleClassifier, doc: Extracted) -> KeyedAssessment | None:
+    """The rule engine's assessment of what :meth:`Analyzer.analyze` gives the full classifier for ``doc`` (None
+    for a hub page, which only the rules read as a fragment), keyed by that text: the crawl's step 1 makes it on
+    its own core, and the analysis uses it only while the text is the same."""
+    if doc.link_density >= HUB_LINK_DENSITY:
+        return None
+    text = page_text(doc)
+    return _text_key(text), rules.assess([text])[0]
+
+
 class Analyzer:
     """``classifier`` reads title + body; ``fragment_classifier`` (default: the same) reads fragments: the OCR text
     of images, and the text of hub pages (mostly link text: menus and headlines, ``HUB_LINK_DENSITY``). The product
@@ -99,14 +132,22 @@ class Analyzer:
         self.registry = registry
         self.fragment_classifier = fragment_classifier or classifier
 
-    def analyze(self, docs: Sequence[Extracted], *, today: date | None = None) -> list[Analysis]:
-        """Analyse a batch of extracted documents (one classifier call for all texts in the batch)."""
+    def analyze(
+        self,
+        docs: Sequence[Extracted],
+        *,
+        today: date | None = None,
+        assessed: Sequence[KeyedAssessment | None] | None = None,
+    ) -> list[Analysis]:
+        """Analyse a batch of extracted documents (one classifier call for all texts in the batch).
+        ``assessed``: per doc, the rule engine's assessment of its whole text made earlier (``assess_whole_text``),
+        used where its key still matches the text and the classifier takes one (model + rules)."""
         texts: list[str] = []
         whole: list[int] = []  # docs whose text the full classifier reads
         fragments: list[str] = []
         owners: list[tuple[int, str]] = []  # (doc index, field) of each fragment
         for i, doc in enumerate(docs):
-            text = f"{doc.title}{TITLE_SEP}{doc.text}" if doc.title else doc.text
+            text = page_text(doc)
             if doc.link_density >= HUB_LINK_DENSITY:
                 fragments.append(text)
                 owners.append((i, "text"))
@@ -122,7 +163,12 @@ class Analyzer:
                 owners.append((i, fld))
         per_doc: list[list[tuple[str, ClassifyResult]]] = [[] for _ in docs]
         if texts:
-            for i, res in zip(whole, self.classifier.classify(texts), strict=True):
+            if assessed is not None and getattr(self.classifier, "takes_rule_assessments", False):
+                given = [_matching(assessed[i], t) for i, t in zip(whole, texts, strict=True)]
+                results = self.classifier.classify(texts, assessed=given)  # type: ignore[call-arg]
+            else:
+                results = self.classifier.classify(texts)
+            for i, res in zip(whole, results, strict=True):
                 per_doc[i].append(("text", res))
         if fragments:
             for (i, fld), res in zip(owners, self.fragment_classifier.classify(fragments), strict=True):

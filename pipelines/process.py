@@ -15,15 +15,16 @@ import re
 import signal
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from classifiers.factory import get_classifier, get_rules
+from classifiers.factory import get_classifier, get_rules, resolve_model_dir
 from classifiers.institutions import InstitutionRegistry
 from config import Settings
 from domain import Extracted, PageItem
 from domain.fingerprint import simhash
 from domain.sources import SourceConfig
-from pipelines.analyze import Analysis, Analyzer
+from pipelines.analyze import Analysis, Analyzer, KeyedAssessment, assess_whole_text
 from pipelines.decode import DecodeError, decode_body
 from pipelines.extract import extract_html
 from pipelines.ocr import ocr_image
@@ -32,6 +33,9 @@ from store.indexer import Indexer
 from store.registry_overrides import RegistryOverrides
 from store.search.analysis import index_text
 from store.search.factory import get_search
+
+if TYPE_CHECKING:
+    from classifiers.rules import RuleClassifier
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +72,9 @@ class Prepared:
     # the raw body, already in the blob store (step 1 stores it and drops it from ``page``: the body neither
     # travels on to the analysis worker nor is hashed and compressed there)
     raw_sha: str | None = None
+    # the rule engine's assessment of the page's text (pipelines.analyze.assess_whole_text), made by step 1 when it
+    # runs in a process of its own: the rules' scan then leaves the analysis worker, the crawl's busiest
+    assessed: KeyedAssessment | None = None
 
 
 def content_hash(ex: Extracted) -> str:
@@ -160,6 +167,7 @@ class Processor:
         source_meta: dict[str, tuple[str | None, str | None]] | None = None,
         *,
         segment: bool | None = None,
+        rules: RuleClassifier | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -169,6 +177,8 @@ class Processor:
         self.segment = indexer is not None if segment is None else segment
         # source id -> (institution id, region) from the source registry
         self.source_meta = source_meta or {}
+        # step 1 assesses each page's text with the rules (None: step 2 does)
+        self.rules = rules
 
     @classmethod
     def from_settings(
@@ -187,10 +197,14 @@ class Processor:
 
     @classmethod
     def for_prepare(cls, settings: Settings) -> Processor:
-        """A Processor for step 1 only (decode, extract, the unchanged check): the store, no model, rules or
-        index, so it starts in a fraction of the full one's time and memory. It segments each page for the
-        search index (jieba) and hashes it, work the finishing Processor would otherwise do on its one core."""
-        return cls(settings, Store.from_settings(settings), None, None, segment=True)
+        """A Processor for step 1 only (decode, extract, the unchanged check): the store and the rule engine, no
+        model or index, so it starts in a fraction of the full one's time and memory. It segments each page for
+        the search index (jieba), hashes it and, when the analysis will be model + rules, makes the rules'
+        assessment of its text: work the finishing Processor would otherwise do on its one core."""
+        from classifiers.rules import RuleClassifier
+
+        rules = RuleClassifier() if resolve_model_dir(settings) is not None else None
+        return cls(settings, Store.from_settings(settings), None, None, segment=True, rules=rules)
 
     def close(self) -> None:
         self.store.close()
@@ -222,7 +236,8 @@ class Processor:
         segmented = {t: index_text(t) for t in (extracted.title, extracted.text) if t} if self.segment else {}
         raw_sha = self.store.blobs.put(page.body) if page.body else None
         page = dataclasses.replace(page, body=b"")
-        return Prepared(page, extracted, digest, cands, segmented, simhash(extracted.text), raw_sha)
+        assessed = assess_whole_text(self.rules, for_analysis(extracted)) if self.rules is not None else None
+        return Prepared(page, extracted, digest, cands, segmented, simhash(extracted.text), raw_sha, assessed)
 
     def read_images(self, prep: Prepared, images: dict[str, bytes]) -> Prepared:
         """OCR the page's fetched images (``src`` → bytes) into their ``ocr_text``; returns ``prep``. A crawl
@@ -250,7 +265,9 @@ class Processor:
             raise RuntimeError("this Processor only prepares pages (Processor.for_prepare)")
         for prep, images in batch:
             self.read_images(prep, images)
-        analyses = self.analyzer.analyze([for_analysis(prep.extracted) for prep, _ in batch])
+        analyses = self.analyzer.analyze(
+            [for_analysis(prep.extracted) for prep, _ in batch], assessed=[prep.assessed for prep, _ in batch]
+        )
         segmented = {k: v for prep, _ in batch for k, v in prep.segmented.items()}
         return self.save_batch(
             [
