@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import contextlib
 import logging
 import os
@@ -74,12 +75,19 @@ def die_with_parent(parent_pid: int) -> None:
         return
     if os.getppid() != ppid:  # the parent died before prctl took effect
         os._exit(1)
-    # forked by the fork server: the crawl process may be gone before the server noticed
-    if ppid != parent_pid:
-        try:
-            os.kill(parent_pid, 0)
-        except ProcessLookupError:
-            os._exit(1)
+    # forked by the fork server: that server must still be the crawl process's child (the crawl process may be gone
+    # and the server reparented, or gone too and this process reparented, before prctl took effect)
+    if ppid != parent_pid and _parent_of(ppid) != parent_pid:
+        os._exit(1)
+
+
+def _parent_of(pid: int) -> int | None:
+    """The parent of process ``pid`` (Linux ``/proc``), None when unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return int(fh.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _context() -> Any:
@@ -245,6 +253,8 @@ class WorkerPool:
             else None
         )
         self._executor: ProcessPoolExecutor | None = None
+        self._start_lock = threading.Lock()
+        self._starting: concurrent.futures.Future[None] | None = None  # start_soon's, until it is done
         self._generation = 0
         self._slots: asyncio.Semaphore | None = None
         self._stamps: Any = None
@@ -253,22 +263,66 @@ class WorkerPool:
         self.peak_rss_mb = 0.0
 
     def start(self) -> None:
-        """Start the processes now (call from the reactor's thread: the death signal is tied to the thread that
-        started them)."""
-        if self._executor is None:
-            ctx = _context()
-            if self._stamps is None:
-                self._stamps = ctx.RawArray("d", RING)
-            self._executor = ProcessPoolExecutor(
-                max_workers=self.workers,
-                mp_context=ctx,
-                initializer=_init_worker,
-                initargs=(self.settings, os.getpid(), self._stamps, self.build_processor, self.prepare_only),
-            )
-            for _ in range(self.workers):  # spawns each process now, from this thread
-                self._executor.submit(_pid)
+        """Start the processes now (call from the reactor's thread: the death signal of a spawned worker, or of the
+        fork server, is tied to the thread that started it)."""
+        with self._start_lock:
+            if self._executor is None:
+                ctx = _context()
+                if self._stamps is None:
+                    self._stamps = ctx.RawArray("d", RING)
+                self._executor = ProcessPoolExecutor(
+                    max_workers=self.workers,
+                    mp_context=ctx,
+                    initializer=_init_worker,
+                    initargs=(
+                        self.settings,
+                        os.getpid(),
+                        self._stamps,
+                        self.build_processor,
+                        self.prepare_only,
+                    ),
+                )
+                for _ in range(self.workers):  # starts each process now, from this thread
+                    self._executor.submit(_pid)
         if self.prepare_pool is not None:
             self.prepare_pool.start()
+
+    def start_soon(self) -> None:
+        """Start the processes on a thread of their own and return at once; the first calls wait for it without
+        blocking the event loop. Starting the first worker waits for the fork server's preload (~1.5 s), time the
+        reactor's thread would otherwise spend blocked instead of fetching. With ``spawn`` (no fork server) this is
+        :meth:`start`: a spawned worker's death signal follows the thread that started it, and this one ends."""
+        if _context().get_start_method() != "forkserver":
+            self.start()
+            return
+        # The server itself is started here, on the calling (the reactor's) thread, which lives as long as the
+        # crawl process: its death signal (pipelines.fork_preload) follows that thread. Starting it does not wait.
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._starting = done
+        if self.prepare_pool is not None:
+            self.prepare_pool._starting = done
+
+        def run() -> None:
+            try:
+                self.start()
+            except BaseException as exc:  # noqa: BLE001 - the first call starts again and raises it
+                done.set_exception(exc)
+            else:
+                done.set_result(None)
+
+        threading.Thread(target=run, name="yijian-workers-start", daemon=True).start()
+
+    async def _started(self) -> None:
+        """Wait (without blocking the loop) for a start begun by :meth:`start_soon`."""
+        starting = self._starting
+        if starting is not None and not starting.done():
+            with contextlib.suppress(
+                Exception
+            ):  # a failed start: the caller's start() tries again and raises
+                await asyncio.wrap_future(starting)
 
     async def call(self, fn: Callable[..., T], *args: Any, timeout: float | None = None) -> T:
         """Run ``fn(*args)`` in a worker. A worker that dies under it: restart the pool and run it once more.
@@ -276,6 +330,7 @@ class WorkerPool:
         work is killed) and TimeoutError raised."""
         if self._slots is None:
             self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        await self._started()
         async with self._slots:
             for attempt in (1, 2):
                 self.start()
@@ -342,6 +397,9 @@ class WorkerPool:
     def close(self) -> None:
         """Wait for the calls in flight, record the workers' peak memory (the prepare pool's and the fork server's
         included), stop the processes."""
+        if self._starting is not None:
+            with contextlib.suppress(Exception):
+                self._starting.result(timeout=300)
         if self.prepare_pool is not None:
             self.prepare_pool.close()
         started = self._executor is not None
@@ -406,7 +464,7 @@ def shared_pool(settings: Settings) -> WorkerPool:
             )
         _users += 1
         pool = _shared
-    pool.start()
+    pool.start_soon()
     return pool
 
 
