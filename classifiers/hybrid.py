@@ -33,6 +33,7 @@ DEFAULT_ASSIST_FACTOR = 0.5
 # What the rule engine's ``assess`` gives per text (classifiers.rules.RuleClassifier.assess): its result, the labels
 # its context guards argue against, and the labels with standalone rule evidence.
 Assessment = tuple[ClassifyResult, set[str], set[str]]
+
 # Labels whose model-only decision a context guard can veto. For negative_sentiment only the gratitude guard
 # vetoes (a thank-you or achievement story, see RuleEngine.guarded_labels): the other sentiment guards are about
 # wording, not about what the text is.

@@ -13,8 +13,8 @@ that pool, not the model's. The same pool reads a page's fetched images (OCR) be
 is the crawl's busiest process, and the OCR engine (~1 s to load) then never loads there. Guarantees (each pool):
 
 * a worker dies with the crawl process (``PR_SET_PDEATHSIG`` on Linux: its parent is the crawl process's fork
-  server, which exits as soon as the crawl process is gone; with ``spawn``, the reactor's thread, which lives as
-  long as the crawl process);
+  server, which the kernel kills in turn with the reactor's thread that started it, and that thread lives as long
+  as the crawl process; with ``spawn``, that thread is the worker's own parent);
 * a worker that dies (killed, out of memory, a crash in a C extension) breaks only the calls in flight: the pool
   is restarted and each such call is run once more; a call that breaks the new pool too raises
   :class:`WorkerDied` (the adapter records its pages as errors). A store write a dying worker had begun is rolled
@@ -63,7 +63,7 @@ class WorkerDied(RuntimeError):
 def die_with_parent(parent_pid: int) -> None:
     """Linux: the kernel SIGKILLs this process when its parent dies (no orphan writing to the store behind the
     next run's back); elsewhere best effort only. The parent is the crawl process ``parent_pid`` itself or its
-    fork server, which exits as soon as the crawl process is gone (multiprocessing.forkserver)."""
+    fork server, which dies with the crawl process in turn (pipelines.fork_preload)."""
     ppid = os.getppid()
     try:
         import ctypes
@@ -319,9 +319,8 @@ class WorkerPool:
         """Wait (without blocking the loop) for a start begun by :meth:`start_soon`."""
         starting = self._starting
         if starting is not None and not starting.done():
-            with contextlib.suppress(
-                Exception
-            ):  # a failed start: the caller's start() tries again and raises
+            # a failed start: the caller's start() tries again and raises
+            with contextlib.suppress(Exception):
                 await asyncio.wrap_future(starting)
 
     async def call(self, fn: Callable[..., T], *args: Any, timeout: float | None = None) -> T:

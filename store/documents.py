@@ -356,8 +356,8 @@ class Documents(Database):
     def _fingerprints_tx(self, s: Session, pairs: list[tuple[str, int]]) -> None:
         """Record each (document id, SimHash) and link the document to the nearest earlier document within
         NEAR_DUPLICATE_BITS (that document's own original when it is a near-duplicate itself), in order: a
-        later pair sees the earlier ones. One query per band for the whole batch instead of two per document;
-        the candidates are read as plain rows, indexed by band, and the batch's rows written in two statements."""
+        later pair sees the earlier ones. The candidates (documents sharing a band) are read for the whole batch
+        with one query as plain rows, indexed by band in memory, and the batch's rows written in two statements."""
         if not pairs:
             return
         s.flush()  # the batch's documents exist before their fingerprints
@@ -370,21 +370,12 @@ class Documents(Database):
         # one query for the four bands (OR: each document once, however many bands it shares; a page copied
         # a hundred times would otherwise come back four hundred times)
         values = [sorted(v) for v in wanted]
-        rows = [
-            r
-            for start in range(0, max(map(len, values)), CHUNK)
-            for r in s.execute(
-                read.where(
-                    or_(
-                        *(
-                            c.in_(v[start : start + CHUNK])
-                            for c, v in zip(columns, values, strict=True)
-                            if v[start:]
-                        )
-                    )
-                )
-            )
-        ]
+        rows: list[Any] = []
+        for start in range(0, max(map(len, values)), CHUNK):
+            part = [
+                c.in_(v[start : start + CHUNK]) for c, v in zip(columns, values, strict=True) if v[start:]
+            ]
+            rows += s.execute(read.where(or_(*part)))
         batch_ids = unique(doc_id for doc_id, _ in pairs)
         rows += [
             r for ids in chunks(batch_ids) for r in s.execute(read.where(Fingerprint.document_id.in_(ids)))
