@@ -236,16 +236,26 @@ class BatchEncoder:
         max_length: int,
         return_tensors: str = "pt",
     ) -> dict[str, Any]:
-        if not (padding and truncation and return_tensors == "pt"):
-            raise ValueError("BatchEncoder supports padding=True, truncation=True, return_tensors='pt' only")
-        torch = _torch()
+        if not (padding and truncation and return_tensors in ("pt", "np")):
+            raise ValueError(
+                "BatchEncoder supports padding=True, truncation=True, return_tensors='pt'|'np' only"
+            )
         if max_length != self._max_length:
             self._tok.enable_truncation(max_length=max_length, strategy="longest_first")
             self._max_length = max_length
         encs = self._tok.encode_batch(list(texts), add_special_tokens=True)
+        ids, mask = [e.ids for e in encs], [e.attention_mask for e in encs]
+        if return_tensors == "np":  # the ONNX student's input: no torch
+            import numpy as np
+
+            return {
+                "input_ids": np.array(ids, dtype=np.int64),
+                "attention_mask": np.array(mask, dtype=np.int64),
+            }
+        torch = _torch()
         return {
-            "input_ids": torch.tensor([e.ids for e in encs], dtype=torch.long),
-            "attention_mask": torch.tensor([e.attention_mask for e in encs], dtype=torch.long),
+            "input_ids": torch.tensor(ids, dtype=torch.long),
+            "attention_mask": torch.tensor(mask, dtype=torch.long),
         }
 
 
@@ -269,11 +279,19 @@ class ModelClassifier:
         threads: int | None = None,
         precision: str | None = None,
         network: str | None = None,
+        runtime: str | None = None,
     ) -> None:
         self.model_dir = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
         meta = ModelMeta.read(self.model_dir)
         student_cfg = meta.extra.get("student")
         self.network = network or str(meta.extra.get("network", "transformer"))
+        # the student's exported graph on ONNX Runtime ("onnx", classifiers.student_onnx) where the directory has
+        # one at the precision asked for, else torch; runtime="torch" insists on torch (comparisons, research)
+        if runtime not in (None, "onnx", "torch"):
+            raise ModelError(f"未知的运行时 {runtime!r}（可选：onnx、torch）")
+        self._allow_onnx = runtime != "torch"
+        self.runtime = "torch"
+        self._threads = threads
         if self.network not in NETWORKS:
             raise ModelError(f"未知的模型网络 {self.network!r}（可选：{', '.join(NETWORKS)}）")
         if self.network == "student":
@@ -304,7 +322,7 @@ class ModelClassifier:
         self.max_windows = max_windows
         # ~1 token per Chinese character with this vocabulary; windows keep most texts in one pass.
         self.max_chars = max(32, self.meta.max_length - 8)
-        if threads:
+        if threads and self.runtime == "torch":
             _torch().set_num_threads(threads)
 
     @property
@@ -318,7 +336,8 @@ class ModelClassifier:
         return self._tokenizer
 
     def _load_student(self, cfg: dict, precision: str):
-        from classifiers.student import STUDENT_FILE, load_student
+        from classifiers import student_onnx
+        from classifiers.student import STUDENT_FILE
 
         if not (self.model_dir / STUDENT_FILE).is_file():
             raise ModelError(f"模型目录缺少 {STUDENT_FILE}: {self.model_dir}")
@@ -331,15 +350,27 @@ class ModelClassifier:
         else:  # another tokenizer class: transformers' own
             tok = self.tokenizer
         pad = tok.pad_token_id if tok.pad_token_id is not None else 1
+        # the exported graph on ONNX Runtime (no torch) when the directory has one at this precision (int8 for
+        # the shipped model) and the tokenizer is ours; otherwise the torch network
+        onnx = cfg.get("onnx")
         try:
-            net = load_student(self.model_dir, cfg, pad, precision)
+            if (
+                self._allow_onnx
+                and isinstance(onnx, dict)
+                and onnx.get("precision") == precision
+                and isinstance(tok, BatchEncoder)
+                and student_onnx.available(self.model_dir, onnx)
+            ):
+                self.runtime = "onnx"
+                return student_onnx.OnnxStudent(self.model_dir, onnx, self._threads), tok
+            from classifiers.student import load_student
+
+            return load_student(self.model_dir, cfg, pad, precision), tok
         except (OSError, ValueError, RuntimeError, KeyError) as exc:
             raise ModelError(f"学生模型无法加载: {exc}") from exc
-        return net, tok
 
     def predict_proba(self, texts: Sequence[str]) -> list[dict[str, float]]:
         """Per-text score per label (sigmoid, 0..1), max over a long text's windows."""
-        torch = _torch()
         windows: list[str] = []
         owner: list[int] = []
         for i, t in enumerate(texts):
@@ -348,23 +379,30 @@ class ModelClassifier:
                 owner.append(i)
         probs = [[0.0] * len(self.labels) for _ in texts]
         order = sorted(range(len(windows)), key=lambda k: len(windows[k]))  # a batch pads little
-        with _infer_lock, torch.inference_mode():
+        with _infer_lock:
             for b in range(0, len(order), self.batch_size):
                 idx = order[b : b + self.batch_size]
-                enc = self.encoder(
-                    [windows[k] for k in idx],
-                    padding=True,
-                    truncation=True,
-                    max_length=self.meta.max_length,
-                    return_tensors="pt",
-                )
-                logits = self.net(enc["input_ids"], enc["attention_mask"])
-                for k, row in zip(idx, torch.sigmoid(logits.float()).tolist(), strict=True):
+                for k, row in zip(idx, self._scores([windows[k] for k in idx]), strict=True):
                     dst = probs[owner[k]]
                     for j, v in enumerate(row):
                         if v > dst[j]:
                             dst[j] = v
         return [dict(zip(self.labels, row, strict=True)) for row in probs]
+
+    def _scores(self, batch: list[str]) -> list[list[float]]:
+        """Sigmoid scores of one batch of windows, on the network's runtime."""
+        kind = "np" if self.runtime == "onnx" else "pt"
+        enc = self.encoder(
+            batch, padding=True, truncation=True, max_length=self.meta.max_length, return_tensors=kind
+        )
+        if self.runtime == "onnx":
+            import numpy as np
+
+            logits = self.net(enc["input_ids"], enc["attention_mask"])
+            return (1.0 / (1.0 + np.exp(-logits.astype(np.float64)))).tolist()
+        torch = _torch()
+        with torch.inference_mode():
+            return torch.sigmoid(self.net(enc["input_ids"], enc["attention_mask"]).float()).tolist()
 
     def classify(self, texts: Sequence[str]) -> list[ClassifyResult]:
         results = []

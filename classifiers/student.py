@@ -5,7 +5,7 @@ them to ``hidden``, runs ``layers`` residual dilated convolutions (kernel 3, dil
 field of 31 tokens with 4 layers), then one narrow self-attention layer (``attention`` dims, 2 heads) so that
 each token sees the whole window, and pools (masked mean + max) into a linear head. Each convolution is one
 matrix product giving every token its contribution to its left neighbour, itself and its right neighbour at
-distance d, shifted and summed (channels-last, no transposes, no concatenation: 1.5x torch's Conv1d here).
+distance d, shifted and summed (channels-last, no transposes: 1.5x torch's Conv1d here).
 At 256 tokens it runs ~7x the float32 transformer's speed on two CPU cores (bench/model_bench.py).
 The attention layer is there because a 31-token window sees complaint words ("很多患者…延误治疗") but not
 whose fault they describe; with it, dev F1 on negative_sentiment rose 0.950 → 0.965 (same teacher, data
@@ -19,6 +19,10 @@ it learns their gold labels (``gold_weight`` 1.0): the teacher underfits some na
 thank-you letter 0.97 negative_sentiment), and a student that averaged with it inherited those errors. Its
 label thresholds and rule-assist thresholds are then chosen on dev exactly as the transformer's are, and
 stored under ``student`` in ``yijian_model.json`` next to the weights (``student.safetensors``).
+
+``export_onnx`` writes the trained student, everything after the embedding lookup, as an ONNX graph with int8
+weights (``student.onnx``); that graph is what the product runs (``classifiers.student_onnx``: ONNX Runtime and
+numpy, no torch in a crawl's analysis worker). The thresholds are tuned on its scores.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 STUDENT_FILE = "student.safetensors"
+ONNX_FILE = "student.onnx"  # the int8 graph the product runs (export_onnx, classifiers.student_onnx)
 EMBEDDING_KEY = "embeddings.word_embeddings.weight"
 
 
@@ -68,31 +73,33 @@ def build_student(
             self.head = nn.Linear(2 * hidden, n_labels)
 
         def forward(self, input_ids, attention_mask):
-            h = self.proj(self.ln0(self.emb(input_ids)))
-            padded = not bool(attention_mask.all())
-            m = attention_mask.unsqueeze(-1).to(h.dtype)
-            b, n = h.shape[0], h.shape[1]
+            return self.body(self.emb(input_ids), attention_mask.to(self.ln0.weight.dtype))
+
+        def body(self, x, mask):
+            """Everything after the embedding lookup, over embeddings ``x`` (batch × tokens × dim) and a float
+            ``mask``; written with shape-free slices only, so that ``export_onnx`` traces it for any batch and
+            length (padding positions read as zeros and pass nothing on, not even a bias)."""
+            m = mask.unsqueeze(-1)
+            h = self.proj(self.ln0(x))
             for i, (conv, ln) in enumerate(zip(self.convs, self.lns, strict=True)):
-                d, keep_n = 2**i, max(n - 2**i, 0)
-                x = ln(h) * m if padded else ln(h)  # padding positions read as zeros
-                left, mid, right = conv(x).split(hidden, -1)
-                if padded:  # a padding position passes nothing on (not even the bias) to its neighbours
-                    left, right = left * m, right * m
-                y = mid.clone()
-                y[:, d:] += left[:, :keep_n]  # token t reads t − d …
-                y[:, :keep_n] += right[:, d:]  # … and t + d (zero beyond either end)
+                d = 2**i
+                left, mid, right = conv(ln(h) * m).split(hidden, -1)
+                left, right = left * m, right * m
+                # token t reads t − d and t + d (zero beyond either end): the halves shifted by d, zero-filled
+                y = (
+                    mid
+                    + torch.cat([left[:, :d] * 0, left[:, :-d]], 1)
+                    + torch.cat([right[:, d:], right[:, -d:] * 0], 1)
+                )
                 h = h + self.drop(F.gelu(y))
             if attention:
+                b, n = x.shape[0], x.shape[1]
                 q, k, v = self.qkv(self.att_ln(h)).view(b, n, 3, 2, attention // 2).permute(2, 0, 3, 1, 4)
-                keep = attention_mask.bool()[:, None, None, :] if padded else None
-                a = F.scaled_dot_product_attention(q, k, v, attn_mask=keep)
+                a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.bool()[:, None, None, :])
                 h = h + self.drop(self.att_out(a.transpose(1, 2).reshape(b, n, attention)))
-            if padded:
-                h = h * m
-                mean = h.sum(1) / m.sum(1).clamp(min=1)
-                mx = (h + (m - 1) * 1e4).amax(1)
-            else:
-                mean, mx = h.mean(1), h.amax(1)
+            h = h * m
+            mean = h.sum(1) / m.sum(1).clamp(min=1)
+            mx = (h + (m - 1) * 1e4).amax(1)
             return self.head(self.drop(torch.cat([mean, mx], 1)))
 
     return StudentNet()
@@ -146,6 +153,90 @@ def load_student(model_dir: Path, config: dict[str, Any], pad_id: int, precision
     elif precision != "float32":
         raise ValueError(f"学生模型不支持精度 {precision!r}（可选：float32、int8）")
     return net
+
+
+def export_onnx(
+    model_dir: Path, net, precision: str = "int8", log: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Write ``net`` (a float32 student in eval mode) after its embedding lookup as ``ONNX_FILE`` in
+    ``model_dir``: traced for any batch and length, then (``int8``) its matrix products quantised by ONNX Runtime
+    (weights per channel, activations per batch, as torch's dynamic quantisation does; ``float32`` leaves the
+    graph as traced, for tests). Returns the ``onnx`` entry of the student's config: the file's and the
+    weights' SHA-256, so a graph left behind by an older student is refused (``classifiers.student_onnx``).
+    Needs the ``onnx`` package."""
+    if precision not in ("int8", "float32"):
+        raise ValueError(f"ONNX 导出不支持精度 {precision!r}（可选：int8、float32）")
+    import logging
+    import shutil
+    import tempfile
+    import warnings
+
+    import onnx
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from classifiers.student_onnx import sha256_file
+
+    class Body(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, x, mask):
+            return self.net.body(x, mask)
+
+    model_dir = Path(model_dir)
+    dim = net.emb.weight.shape[1]
+    example = (torch.randn(2, 5, dim), torch.tensor([[1.0] * 5, [1.0] * 3 + [0.0] * 2]))
+    with tempfile.TemporaryDirectory() as tmp:
+        plain = Path(tmp) / "student.fp32.onnx"
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter(
+                "ignore"
+            )  # the tracer's notes on shape arithmetic: the slices are shape-free
+            torch.onnx.export(
+                Body().eval(),
+                example,
+                str(plain),
+                dynamo=False,
+                opset_version=17,
+                input_names=["embeddings", "mask"],
+                output_names=["logits"],
+                dynamic_axes={"embeddings": {0: "batch", 1: "tokens"}, "mask": {0: "batch", 1: "tokens"}},
+            )
+            if precision == "int8":
+                # the same products as load_student quantises: those with a weight (not attention's q·k and
+                # a·v, which torch runs in float32), the head left in float32
+                graph = onnx.load(str(plain)).graph
+                weights = {w.name for w in graph.initializer}
+                products = [
+                    n.name
+                    for n in graph.node
+                    if n.op_type == "MatMul" and n.input[1] in weights and "head" not in n.name
+                ]
+                logging.disable(
+                    logging.WARNING
+                )  # its advice to pre-process: shape inference, not needed here
+                try:
+                    quantize_dynamic(
+                        plain,
+                        model_dir / ONNX_FILE,
+                        per_channel=True,
+                        weight_type=QuantType.QInt8,
+                        nodes_to_quantize=products,
+                    )
+                finally:
+                    logging.disable(logging.NOTSET)
+            else:
+                shutil.copyfile(plain, model_dir / ONNX_FILE)
+    entry = {
+        "file": ONNX_FILE,
+        "sha256": sha256_file(model_dir / ONNX_FILE),
+        "weights_sha256": sha256_file(model_dir / STUDENT_FILE),
+        "precision": precision,
+    }
+    log(f"学生模型已导出为 ONNX（{precision}，{(model_dir / ONNX_FILE).stat().st_size / 1e6:.1f} MB）")
+    return entry
 
 
 def augment(texts: Sequence[str], copies: int, rng: random.Random) -> list[str]:
@@ -310,6 +401,9 @@ def train_student(
     fit_student(net, tok, transfer, targets, rng, teacher.meta.max_length, epochs, batch_size, log)
     own = {k: v.contiguous() for k, v in net.state_dict().items() if not k.startswith("emb.")}
     save_file(own, str(Path(model_dir) / STUDENT_FILE))
+    # the int8 student the product runs: the same weights as a graph for ONNX Runtime (thresholds are then tuned
+    # on its scores, classifiers.train.retune); float32 stays on torch
+    onnx = export_onnx(model_dir, net, "int8", log) if precision == "int8" else None
     arch = f"cnn{layers}x{hidden}" + (f"+attention{attention}" if attention else "")
     config: dict[str, Any] = {
         "architecture": f"{arch} over the transformer's frozen input embeddings",
@@ -324,6 +418,8 @@ def train_student(
         "train_seconds": round(time.time() - t0, 1),
         "thresholds": dict.fromkeys(labels, 0.5),
     }
+    if onnx is not None:
+        config["onnx"] = onnx
     meta = ModelMeta.read(model_dir)
     meta.extra["student"] = config
     meta.write(model_dir)

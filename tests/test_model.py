@@ -162,6 +162,42 @@ def test_int8_transformer_mostly_agrees_with_float32() -> None:
 
 
 @needs_model
+def test_shipped_student_runs_on_onnx_runtime_without_torch() -> None:
+    """The default network scores through its exported graph: torch (and transformers) stay out of a crawl's
+    analysis worker."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from classifiers.model import ModelClassifier; m = ModelClassifier(network='student'); "
+        "s = m.predict_proba(['本院一次根治，治愈率99%', '']); "
+        "print(m.runtime, 'torch' in sys.modules, 'transformers' in sys.modules, s[0]['exaggerated_efficacy'] > 0.5)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]), "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.split() == ["onnx", "False", "False", "True"], out.stderr
+
+
+@needs_model
+def test_onnx_student_agrees_with_the_torch_student() -> None:
+    """The graph's int8 (ONNX Runtime's kernels) and torch's int8 of the same weights differ a little per score
+    and in few decisions; the thresholds are the ones tuned on dev (docs/model_card.md)."""
+    from classifiers.train import load_split
+
+    texts = [r["text"] for r in load_split("dev")[:200]]
+    graph = ModelClassifier(network="student")
+    assert graph.runtime == "onnx"
+    torch_student = ModelClassifier(network="student", runtime="torch")
+    assert torch_student.runtime == "torch" and torch_student.precision == "int8"
+    a, b = graph.predict_proba(texts), torch_student.predict_proba(texts)
+    diffs = [abs(x[lab] - y[lab]) for x, y in zip(a, b, strict=True) for lab in LABELS]
+    thr = graph.thresholds
+    same = [(x[lab] >= thr[lab]) == (y[lab] >= thr[lab]) for x, y in zip(a, b, strict=True) for lab in LABELS]
+    assert sum(diffs) / len(diffs) < 0.01
+    assert sum(same) / len(same) >= 0.99
+
+
+@needs_model
 def test_unknown_network_or_precision_is_a_clear_error() -> None:
     from classifiers.model import ModelError
 
@@ -290,6 +326,9 @@ def test_training_is_seeded_and_reproducible(tmp_path: Path) -> None:
     # the real corpus's training split is part of the training set, weighted
     assert meta["real_train_examples"] == 6 and meta["real_train_copies"] >= 1
     assert meta["network"] == "student" and set(meta["student"]["thresholds"]) == set(LABELS)
+    # the int8 student is exported as the graph the product runs, and that is what loads
+    assert meta["student"]["onnx"]["file"] == "student.onnx" and (outs[0] / "student.onnx").is_file()
+    assert ModelClassifier(outs[0], network="student").runtime == "onnx"
     for network in ("student", "transformer"):
         m = ModelClassifier(outs[0], network=network)
         assert m.network == network and set(m.classify(["测试文本"])[0].scores) == set(LABELS)

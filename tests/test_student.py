@@ -84,3 +84,68 @@ def test_student_with_wrong_weights_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="权重与结构不符"):  # config says no attention: extra weights
         load_student(tmp_path, {"hidden": HIDDEN, "layers": 4, "labels": 3}, pad_id=PAD)
     assert load_student(tmp_path, {"hidden": HIDDEN, "layers": 4, "labels": 3, "attention": 4}, pad_id=PAD)
+
+
+def _padded_batch() -> tuple:
+    """Three windows of 1, 3 and 12 tokens (shorter than the widest dilation, 8, and longer), right-padded."""
+    torch.manual_seed(2)
+    ids = torch.full((3, 12), PAD, dtype=torch.long)
+    mask = torch.zeros(3, 12, dtype=torch.long)
+    for row, n in enumerate((1, 3, 12)):
+        ids[row, :n] = torch.randint(5, VOCAB, (n,))
+        mask[row, :n] = 1
+    return ids, mask
+
+
+def _save(tmp_path: Path, net) -> None:
+    save_file({EMBEDDING_KEY: net.emb.weight.detach().contiguous()}, str(tmp_path / "model.safetensors"))
+    own = {k: v.contiguous() for k, v in net.state_dict().items() if not k.startswith("emb.")}
+    save_file(own, str(tmp_path / STUDENT_FILE))
+
+
+@pytest.mark.parametrize("attention", [0, 4])
+def test_exported_graph_scores_as_the_network(tmp_path: Path, attention: int) -> None:
+    """The ONNX graph the product runs computes the torch network: exactly at float32 (any batch, any length,
+    windows shorter than a dilation included), closely at int8."""
+    pytest.importorskip("onnx")
+    np = pytest.importorskip("numpy")
+    from classifiers.student import export_onnx
+    from classifiers.student_onnx import OnnxStudent
+
+    net = _net(attention)
+    _save(tmp_path, net)
+    ids, mask = _padded_batch()
+    with torch.no_grad():
+        expected = net(ids, mask).numpy()
+    graph = OnnxStudent(tmp_path, export_onnx(tmp_path, net, "float32", log=lambda _: None), threads=1)
+    got = graph(ids.numpy(), mask.numpy())
+    assert got.shape == (3, 3)
+    assert np.abs(got - expected).max() < 1e-5
+    one = graph(ids[2:].numpy(), mask[2:].numpy())  # batch size and length are free
+    assert np.abs(one - expected[2:]).max() < 1e-5
+    # int8: the products torch's dynamic quantisation takes (proj, the convolutions, qkv and att_out; not the
+    # head, not attention's q·k and a·v) run as integer products. Its scores on the real model are held by the
+    # evaluation gates (tests/test_eval_gate.py); on this toy's 8 dims int8 is too coarse to compare.
+    import onnx
+
+    int8 = OnnxStudent(tmp_path, export_onnx(tmp_path, net, "int8", log=lambda _: None), threads=1)
+    nodes = onnx.load(str(tmp_path / "student.onnx")).graph.node
+    assert [n.op_type for n in nodes].count("MatMulInteger") == 1 + 4 + (2 if attention else 0)
+    assert [n.op_type for n in nodes if n.name.startswith("/head/")] in (["Gemm"], ["MatMul", "Add"])
+    scores = int8(ids.numpy(), mask.numpy())
+    assert scores.shape == (3, 3) and np.isfinite(scores).all()
+
+
+def test_graph_of_other_weights_is_refused(tmp_path: Path) -> None:
+    pytest.importorskip("onnx")
+    from classifiers.student import export_onnx
+    from classifiers.student_onnx import OnnxStudent, StaleGraph
+
+    net = _net(4)
+    _save(tmp_path, net)
+    entry = export_onnx(tmp_path, net, "int8", log=lambda _: None)
+    with torch.no_grad():
+        net.head.bias.add_(1.0)  # retrained weights, graph not exported again
+    _save(tmp_path, net)
+    with pytest.raises(StaleGraph, match="重新导出"):
+        OnnxStudent(tmp_path, entry)
