@@ -1,7 +1,8 @@
 """Throughput of the classifier on this machine: docs/s at 128 and 256 tokens.
 
 1. Network passes on synthetic documents of exactly N tokens (a Chinese medical-ad text repeated), batch 32:
-   the shipped student (classifiers/student.py, the default network, at its shipped precision: int8);
+   the shipped student (classifiers/student.py, the default network, at its shipped precision: int8), as the
+   ONNX graph the product runs and, for comparison, on torch;
    the shipped transformer at int8 (dynamic quantisation), bf16 and fp32 (its shipped precision); the full
    12-layer multilingual-e5-small rebuild (built on the fly into data/encoder/e5-small-zh if absent) at the
    same precisions.
@@ -61,15 +62,18 @@ def bench_encoder(model_dir: Path, tokens: int, docs: int, batch: int, precision
     return _timed(net, x, torch.ones_like(x), docs)
 
 
-def bench_student(model_dir: Path, tokens: int, docs: int, batch: int) -> tuple[float, str]:
-    """(docs/s, precision) of the student network at its shipped precision."""
+def bench_student(model_dir: Path, tokens: int, docs: int, batch: int, runtime: str) -> tuple[float, str]:
+    """(docs/s, precision) of the student network at its shipped precision on ``runtime`` (``onnx``: the
+    exported graph the product runs; ``torch``: the same weights on torch's int8)."""
     import torch
 
     from classifiers.model import ModelClassifier
 
-    clf = ModelClassifier(model_dir, network="student")
+    clf = ModelClassifier(model_dir, network="student", runtime=runtime)
     ids = clf.tokenizer(TEXT * 20, add_special_tokens=True, truncation=True, max_length=tokens)["input_ids"]
     x = torch.tensor([ids] * batch)
+    if clf.runtime == "onnx":  # the graph takes numpy arrays
+        return _timed(clf.net, x.numpy(), x.numpy() * 0 + 1, docs), clf.precision
     return _timed(clf.net, x, torch.ones_like(x), docs), clf.precision
 
 
@@ -193,11 +197,11 @@ def main(argv: list[str] | None = None) -> int:
         models["full-e5-small-12l"] = full
     results = []
     for tokens in (128, 256):
-        dps, precision = bench_student(DEFAULT_MODEL_DIR, tokens, args.docs * 4, args.batch)
-        results.append(
-            {"model": "shipped-student", "tokens": tokens, "dtype": precision, "docs_per_s": round(dps, 1)}
-        )
-        say(results[-1])
+        for runtime in ("onnx", "torch"):
+            dps, precision = bench_student(DEFAULT_MODEL_DIR, tokens, args.docs * 4, args.batch, runtime)
+            name = "shipped-student" + ("" if runtime == "onnx" else " (torch)")
+            results.append({"model": name, "tokens": tokens, "dtype": precision, "docs_per_s": round(dps, 1)})
+            say(results[-1])
     for name, path in models.items():
         for tokens in (128, 256):
             for precision in ("int8", "bfloat16", "float32"):
