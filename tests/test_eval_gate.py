@@ -41,9 +41,12 @@ FLOORS = {
     # (split, network): (model macro-F1 floor, model + rules macro-F1 floor)
     # model e5s4l-20261123-s13-2eafbb; measured on the 2-core Xeon of 2026-11-23
     ("test", "transformer"): (0.87, 0.90),  # measured 0.890 / 0.906 (float32); 0.90 is the issue-3 target
-    ("test", "student"): (0.88, 0.90),  # measured 0.898 / 0.910 (int8); 0.897 / 0.911 with every matmul int8
+    # student: measured 0.898 / 0.910 (torch int8); 0.897 / 0.911 with every matmul int8; 0.899 / 0.909 as the
+    # ONNX graph the product runs since 2026-12-08 (classifiers/student_onnx.py)
+    ("test", "student"): (0.88, 0.90),
     ("challenge", "transformer"): (0.85, 0.86),  # measured 0.879 / 0.887
-    ("challenge", "student"): (0.83, 0.84),  # measured 0.860 / 0.871; 0.860 / 0.878 (every matmul int8)
+    # measured 0.860 / 0.871; 0.860 / 0.878 (every matmul int8); 0.854 / 0.876 (the ONNX graph)
+    ("challenge", "student"): (0.83, 0.84),
 }
 
 
@@ -55,7 +58,8 @@ FLOORS = {
 # 2026-12-07, later): student 0.500 / 0.608 / 11.8 %; the floors are left where they were (int8 kernels differ by
 # CPU).
 # After the evening rule pass (docs/model_card.md): student 0.499 / 0.604 / 11.8 % (hard negatives 6/143),
-# transformer 0.348 / 0.541 / 10.1 % (5/143).
+# transformer 0.348 / 0.541 / 10.1 % (5/143). The student as the ONNX graph (2026-12-08): 0.477 / 0.584 / 11.8 %
+# (two passages at the efficacy threshold fall under it; docs/model_card.md).
 REAL_FLOORS = {
     "student": (0.46, 0.56, 0.14),
     "transformer": (0.32, 0.51, 0.13),
