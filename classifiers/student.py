@@ -34,9 +34,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from classifiers.student_onnx import EMBEDDING_KEY  # the embedding both runtimes read
+
 STUDENT_FILE = "student.safetensors"
 ONNX_FILE = "student.onnx"  # the int8 graph the product runs (export_onnx, classifiers.student_onnx)
-EMBEDDING_KEY = "embeddings.word_embeddings.weight"
 
 
 def build_student(
