@@ -31,7 +31,7 @@ class StaleGraph(ValueError):
 
 def available(model_dir: Path, entry: Any) -> bool:
     """Whether the student config's ``onnx`` entry names a graph present in ``model_dir`` and ONNX Runtime is
-    installed (it comes with the ``ocr`` extra)."""
+    installed (a core dependency; without it the student runs on torch)."""
     if not isinstance(entry, dict) or not (Path(model_dir) / str(entry.get("file", ""))).is_file():
         return False
     try:
@@ -59,7 +59,8 @@ class OnnxStudent:
         with safe_open(str(model_dir / "model.safetensors"), "np") as fh:
             self.embedding = fh.get_tensor(EMBEDDING_KEY).astype(np.float32)
         opts = ort.SessionOptions()
-        # one thread unless told: a crawl's workers run one per core (pipelines.workers sets OMP_NUM_THREADS)
+        # ``threads``, else OMP_NUM_THREADS (a crawl's workers run one thread each: pipelines.workers sets it to 1),
+        # else ONNX Runtime's default (one per core)
         opts.intra_op_num_threads = threads or int(os.environ.get("OMP_NUM_THREADS", "0") or 0)
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
