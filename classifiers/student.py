@@ -192,9 +192,8 @@ def export_onnx(
     with tempfile.TemporaryDirectory() as tmp:
         plain = Path(tmp) / "student.fp32.onnx"
         with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter(
-                "ignore"
-            )  # the tracer's notes on shape arithmetic: the slices are shape-free
+            # the tracer's notes on shape arithmetic: the slices are shape-free
+            warnings.simplefilter("ignore")
             torch.onnx.export(
                 Body().eval(),
                 example,
@@ -215,9 +214,8 @@ def export_onnx(
                     for n in graph.node
                     if n.op_type == "MatMul" and n.input[1] in weights and "head" not in n.name
                 ]
-                logging.disable(
-                    logging.WARNING
-                )  # its advice to pre-process: shape inference, not needed here
+                # the quantiser's advice to pre-process first (shape inference): not needed for this graph
+                logging.disable(logging.WARNING)
                 try:
                     quantize_dynamic(
                         plain,
